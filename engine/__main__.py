@@ -1,0 +1,62 @@
+"""``engine [serve|migrate] [--listen HOST:PORT] [--database-url URL] [--config FILE]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from engine.settings import EngineSettings, build
+from shared_schema.config import ConfigError
+
+
+def _parse(argv: list[str] | None) -> tuple[str, EngineSettings]:
+    parser = argparse.ArgumentParser(prog="engine", description=__doc__)
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    parser.add_argument("--listen", help="HOST:PORT to serve on (default 127.0.0.1:8080)")
+    parser.add_argument("--database-url", help="PostgreSQL URL (default: $DATABASE_URL)")
+    parser.add_argument("--config", type=Path, help="TOML config file")
+    args = parser.parse_args(argv)
+    try:
+        settings = build(args.config, {"listen": args.listen, "database_url": args.database_url})
+    except ConfigError as exc:
+        parser.exit(2, f"engine: {exc}\n")
+    if not settings.database_url:
+        parser.exit(2, "engine: no database: set DATABASE_URL or pass --database-url\n")
+    return args.command, settings
+
+
+async def _migrate(settings: EngineSettings) -> None:
+    import asyncpg
+
+    from engine.adapters import migrations
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        applied = await migrations.apply(conn, migrations.discover(migrations.default_sql_dir()))
+    finally:
+        await conn.close()
+    print("applied: " + ", ".join(applied) if applied else "schema is up to date")
+
+
+def main(argv: list[str] | None = None) -> None:
+    command, settings = _parse(argv)
+    logging.basicConfig(
+        level=settings.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if command == "migrate":
+        asyncio.run(_migrate(settings))
+        return
+    from aiohttp import web
+
+    from engine.app import create_app
+
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+
+
+if __name__ == "__main__":
+    main()

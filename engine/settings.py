@@ -1,0 +1,40 @@
+"""The engine's settings: defaults < TOML file < ENGINE_* environment < command line."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shared_schema.config import load_settings
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    listen: str = "127.0.0.1:8080"
+    database_url: str = ""
+    admin_password: str = ""
+    log_level: str = "INFO"
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0] or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+def build(config_file: Path | None, overrides: dict[str, Any]) -> EngineSettings:
+    env = dict(os.environ)
+    # DATABASE_URL is the conventional name; ENGINE_DATABASE_URL and --database-url win over it.
+    if "DATABASE_URL" in env:
+        env.setdefault("ENGINE_DATABASE_URL", env["DATABASE_URL"])
+    return load_settings(
+        EngineSettings,
+        config_file=config_file,
+        env_prefix="ENGINE_",
+        environ=env,
+        overrides=overrides,
+    )

@@ -1,0 +1,70 @@
+"""Real libvirtd on qemu:///system and the tiny guest: booted once per session and reused."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import libvirt
+import pytest
+
+from devtools import guest, netdev
+from vdsm_agent.domain_xml import build_domain, to_string
+
+LIBVIRT_URI = "qemu:///system"
+GUEST_NAME = "hotplug-e2e-guest"
+BRIDGE = "hpt-br0"
+
+
+@dataclass
+class Guest:
+    domain: libvirt.virDomain
+    console: Path
+
+    def console_size(self) -> int:
+        return self.console.stat().st_size if self.console.exists() else 0
+
+    async def wait_console(self, text: str, after: int = 0, timeout: float = 60) -> str:
+        return await asyncio.to_thread(guest.wait_for_console, self.console, text, timeout, after)
+
+
+@pytest.fixture(scope="session")
+async def libvirt_conn() -> AsyncIterator[libvirt.virConnect]:
+    import libvirtaio
+
+    # Events (DEVICE_ADDED / DEVICE_REMOVED) are delivered into this session's asyncio loop.
+    events = libvirtaio.virEventRegisterAsyncIOImpl()
+    conn = libvirt.open(LIBVIRT_URI)
+    yield conn
+    conn.close()
+    # libvirt releases the connection's watches from within the loop: let it finish
+    # before the loop closes.
+    await asyncio.sleep(0.2)
+    await events.drain()
+
+
+@pytest.fixture(scope="session")
+def bridge() -> Iterator[str]:
+    netdev.ensure_bridge(BRIDGE)
+    yield BRIDGE
+    netdev.delete(BRIDGE)
+
+
+@pytest.fixture(scope="session")
+async def test_guest(libvirt_conn: libvirt.virConnect, output_dir: Path) -> AsyncIterator[Guest]:
+    folder = output_dir / "e2e"
+    folder.mkdir(exist_ok=True)
+    console = folder / f"{GUEST_NAME}-console.log"
+    with contextlib.suppress(libvirt.libvirtError):  # a killed run may have left its guest
+        libvirt_conn.lookupByName(GUEST_NAME).destroy()
+    console.unlink(missing_ok=True)
+    spec = guest.spec(GUEST_NAME, console, guest.ensure_built())
+    dom = libvirt_conn.createXML(to_string(build_domain(spec)), 0)
+    booted = Guest(dom, console)
+    await booted.wait_console(guest.READY_MARKER, timeout=120)
+    yield booted
+    with contextlib.suppress(libvirt.libvirtError):
+        dom.destroy()
