@@ -21,8 +21,15 @@ BRIDGE = "hpt-br0"
 
 @dataclass
 class Guest:
-    domain: libvirt.virDomain
+    conn: libvirt.virConnect
+    uuid: str
     console: Path
+
+    @property
+    def domain(self) -> libvirt.virDomain:
+        # Looked up per use rather than kept: a virDomain held past the session would keep
+        # the connection (and its event watches) alive after the event loop has closed.
+        return self.conn.lookupByUUIDString(self.uuid)
 
     def console_size(self) -> int:
         return self.console.stat().st_size if self.console.exists() else 0
@@ -40,10 +47,10 @@ async def libvirt_conn() -> AsyncIterator[libvirt.virConnect]:
     conn = libvirt.open(LIBVIRT_URI)
     yield conn
     conn.close()
-    # libvirt releases the connection's watches from within the loop: let it finish
-    # before the loop closes.
-    await asyncio.sleep(0.2)
-    await events.drain()
+    # libvirt releases the connection's watches from within the loop: give it a moment
+    # before the loop closes (drain() alone can wait for ever on a callback never scheduled).
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(events.drain(), 2)
 
 
 @pytest.fixture(scope="session")
@@ -62,9 +69,9 @@ async def test_guest(libvirt_conn: libvirt.virConnect, output_dir: Path) -> Asyn
         libvirt_conn.lookupByName(GUEST_NAME).destroy()
     console.unlink(missing_ok=True)
     spec = guest.spec(GUEST_NAME, console, guest.ensure_built())
-    dom = libvirt_conn.createXML(to_string(build_domain(spec)), 0)
-    booted = Guest(dom, console)
+    libvirt_conn.createXML(to_string(build_domain(spec)), 0)
+    booted = Guest(libvirt_conn, spec.vm_id, console)
     await booted.wait_console(guest.READY_MARKER, timeout=120)
     yield booted
     with contextlib.suppress(libvirt.libvirtError):
-        dom.destroy()
+        booted.domain.destroy()
