@@ -15,15 +15,11 @@ READY_MARKER = "HOTPLUG-GUEST-READY"
 
 
 def ensure_built(directory: Path = GUEST_DIR) -> Path:
-    subprocess.run(
-        ["bash", str(PROJECT / "scripts" / "build-guest.sh"), str(directory)], check=True
-    )
+    subprocess.run(["bash", str(PROJECT / "scripts" / "build-guest.sh"), str(directory)], check=True)
     return directory
 
 
-def spec(
-    name: str, console_log: Path, directory: Path = GUEST_DIR, vm_id: str | None = None
-) -> VmSpec:
+def spec(name: str, console_log: Path, directory: Path = GUEST_DIR, vm_id: str | None = None) -> VmSpec:
     return VmSpec(
         vm_id=vm_id or str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}.hotplug-nic")),
         name=name,

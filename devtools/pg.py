@@ -18,9 +18,7 @@ from pathlib import Path
 
 
 def _bindir() -> Path:
-    candidates = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4])
-    )
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
     if candidates:
         return Path(candidates[-1]).parent
     found = shutil.which("initdb")
@@ -122,9 +120,7 @@ class Cluster:
             self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.datadir))
 
     def create_database(self, name: str) -> str:
-        self._run(
-            "createdb", "-h", str(self.socket_dir), "-p", str(self.port), "-U", self.user, name
-        )
+        self._run("createdb", "-h", str(self.socket_dir), "-p", str(self.port), "-U", self.user, name)
         return self.url(name)
 
     def ensure_database(self, name: str) -> str:

@@ -51,9 +51,7 @@ def _wait_http(url: str, body: bytes | None, timeout: float, proc: subprocess.Po
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(
-                f"{proc.args[2]} exited with status {proc.returncode}; see {RUN_DIR}"
-            )
+            raise RuntimeError(f"{proc.args[2]} exited with status {proc.returncode}; see {RUN_DIR}")
         try:
             headers = {"Content-Type": "application/json"}
             with urllib.request.urlopen(urllib.request.Request(url, body, headers), timeout=2):
@@ -159,9 +157,7 @@ def down() -> None:
                 time.sleep(0.1)
             _log(f"stopped {name} (pid {pid})")
     if state.get("vm"):
-        subprocess.run(
-            ["virsh", "-q", "-c", LIBVIRT_URI, "destroy", str(state["vm"])], capture_output=True
-        )
+        subprocess.run(["virsh", "-q", "-c", LIBVIRT_URI, "destroy", str(state["vm"])], capture_output=True)
         _log(f"stopped demo VM {state['vm']}")
     if state.get("postgres"):
         Cluster(Path(str(state["postgres"]))).stop()

@@ -1,9 +1,21 @@
-"""The VM description the engine sends to ``VM.create``: what a host needs to start a guest."""
+"""The parameters of ``VM.create``: what a host needs to start a guest.
+
+{'vmId': <uuid>, 'vmName': 'demo', 'memSize': <MiB>,
+ 'kernel': <path>, 'initrd': <path>, 'kernelArgs': 'console=ttyS0',
+ 'consoleLog': <file for the serial console, optional>,
+ 'nics': [<a hotplugNic 'nic' dict>, ...]}
+"""
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared_schema.errors import ParamError
+from shared_schema.nic import NicSpec, parse_vm_id
+
+_KEYS = {"vmId", "vmName", "memSize", "kernel", "initrd", "kernelArgs", "consoleLog", "nics"}
 
 
 @dataclass(frozen=True)
@@ -15,10 +27,61 @@ class VmSpec:
     initrd: str = ""
     cmdline: str = ""
     console_log: str = ""  # serial console to this file ('' = no serial file)
+    nics: tuple[NicSpec, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        uuid.UUID(self.vm_id)
-        if not self.name or len(self.name) > 64:
-            raise ValueError(f"VM name must be 1-64 characters, got {self.name!r}")
+        parse_vm_id(self.vm_id)
+        if not self.name or len(self.name) > 64 or "/" in self.name:
+            raise ParamError.invalid("vmName", f"must be 1-64 characters without '/', got {self.name!r}")
         if self.memory_mib < 16:
-            raise ValueError(f"VM memory must be at least 16 MiB, got {self.memory_mib}")
+            raise ParamError.invalid("memSize", f"must be at least 16 MiB, got {self.memory_mib}")
+        for key, value in (
+            ("kernel", self.kernel),
+            ("initrd", self.initrd),
+            ("consoleLog", self.console_log),
+        ):
+            if value and not value.startswith("/"):
+                raise ParamError.invalid(key, f"must be an absolute path, got {value!r}")
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> VmSpec:
+        unknown = set(params) - _KEYS
+        if unknown:
+            raise ParamError.invalid("VM.create", f"unknown parameters {sorted(unknown)}")
+        vm_id = parse_vm_id(params.get("vmId"))
+        if params.get("vmName") is None:
+            raise ParamError.missing("vmName")
+        memory = params.get("memSize", 128)
+        if isinstance(memory, bool) or not isinstance(memory, int):
+            raise ParamError.invalid("memSize", f"expected MiB as a number, got {memory!r}")
+        strings = {}
+        for key in ("vmName", "kernel", "initrd", "kernelArgs", "consoleLog"):
+            value = params.get(key, "")
+            if not isinstance(value, str):
+                raise ParamError.invalid(key, f"expected text, got {value!r}")
+            strings[key] = value
+        nics = params.get("nics") or []
+        if not isinstance(nics, list):
+            raise ParamError.invalid("nics", f"expected a list, got {nics!r}")
+        return cls(
+            vm_id=vm_id,
+            name=strings["vmName"],
+            memory_mib=memory,
+            kernel=strings["kernel"],
+            initrd=strings["initrd"],
+            cmdline=strings["kernelArgs"],
+            console_log=strings["consoleLog"],
+            nics=tuple(NicSpec.from_params(n) for n in nics),
+        )
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "vmId": self.vm_id,
+            "vmName": self.name,
+            "memSize": self.memory_mib,
+            "kernel": self.kernel,
+            "initrd": self.initrd,
+            "kernelArgs": self.cmdline,
+            "consoleLog": self.console_log,
+            "nics": [n.to_params() for n in self.nics],
+        }

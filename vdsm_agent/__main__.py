@@ -3,12 +3,55 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import os
+import signal
+import socket
 import sys
 from pathlib import Path
 
 from shared_schema.config import ConfigError
-from vdsm_agent.settings import build
+from vdsm_agent.settings import AgentSettings, build
+
+log = logging.getLogger("vdsm_agent")
+
+
+def _notify_systemd(state: str) -> None:
+    """sd_notify(3) for Type=notify units: one datagram to $NOTIFY_SOCKET, if set."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]  # abstract namespace
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.sendto(state.encode(), address)
+
+
+async def serve(settings: AgentSettings) -> None:
+    from aiohttp import web
+
+    from vdsm_agent.app import create_app
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    runner = web.AppRunner(create_app(settings))
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        log.info(
+            "serving JSON-RPC on http://%s/jsonrpc (hypervisor: %s)",
+            settings.listen,
+            settings.hypervisor,
+        )
+        _notify_systemd("READY=1")
+        await stop.wait()
+        _notify_systemd("STOPPING=1")
+        log.info("stopping")
+    finally:
+        await runner.cleanup()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,11 +69,10 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from aiohttp import web
-
-    from vdsm_agent.app import create_app
-
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    try:
+        asyncio.run(serve(settings))
+    except OSError as exc:
+        parser.exit(1, f"vdsm-agent: {exc}\n")
 
 
 if __name__ == "__main__":

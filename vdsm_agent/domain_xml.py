@@ -9,6 +9,12 @@ from __future__ import annotations
 from lxml import etree
 
 from shared_schema.vm import VmSpec
+from vdsm_agent.interface_xml import build_interface
+
+# An empty CD-ROM drive carries a boot order, as in every oVirt VM.  Without any per-device
+# <boot order>, libvirt adds <os><boot dev='hd'/> and then refuses every hot-plugged NIC that
+# has a bootOrder.  Its order is high so that NICs can take any lower number.
+CDROM_BOOT_ORDER = 100
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
@@ -37,6 +43,12 @@ def build_domain(spec: VmSpec) -> etree._Element:
     for event in ("on_poweroff", "on_reboot", "on_crash"):
         _sub(dom, event, "destroy")
     devices = _sub(dom, "devices")
+    cdrom = _sub(devices, "disk", type="file", device="cdrom")
+    _sub(cdrom, "target", dev="hdc", bus="ide")
+    _sub(cdrom, "readonly")
+    _sub(cdrom, "boot", order=str(CDROM_BOOT_ORDER))
+    for nic in spec.nics:
+        devices.append(build_interface(nic))
     if spec.console_log:
         serial = _sub(devices, "serial", type="file")
         _sub(serial, "source", path=spec.console_log)

@@ -6,14 +6,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared_schema.config import load_settings
+from shared_schema.config import ConfigError, load_settings
+
+HYPERVISORS = ("libvirt", "simulated")
 
 
 @dataclass(frozen=True)
 class AgentSettings:
     listen: str = "0.0.0.0:54321"  # VDSM's port
     libvirt_uri: str = "qemu:///system"
+    # How long hotunplugNic waits for the guest to release a NIC (VDSM waits 30 s).
+    unplug_timeout: float = 30.0
+    # 'simulated' keeps devices in memory: for scale benchmarks only, never for correctness.
+    hypervisor: str = "libvirt"
     log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if self.hypervisor not in HYPERVISORS:
+            raise ConfigError(f"hypervisor must be one of {', '.join(HYPERVISORS)}, got {self.hypervisor!r}")
+        if self.unplug_timeout <= 0:
+            raise ConfigError(f"unplug_timeout must be positive, got {self.unplug_timeout}")
+        port = self.listen.rpartition(":")[2]
+        if not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ConfigError(f"listen must be HOST:PORT, got {self.listen!r}")
 
     @property
     def host(self) -> str:
@@ -25,6 +40,4 @@ class AgentSettings:
 
 
 def build(config_file: Path | None, overrides: dict[str, Any]) -> AgentSettings:
-    return load_settings(
-        AgentSettings, config_file=config_file, env_prefix="VDSM_AGENT_", overrides=overrides
-    )
+    return load_settings(AgentSettings, config_file=config_file, env_prefix="VDSM_AGENT_", overrides=overrides)

@@ -45,9 +45,7 @@ async def test_live_attach_shows_in_xml_and_in_the_guest(test_guest: Guest, brid
     assert iface.find("source").get("bridge") == bridge
     line = await test_guest.wait_console("NETDEV-ADDED", after=seen_from)
     assert line.endswith(mac)
-    await asyncio.to_thread(
-        test_guest.domain.detachDeviceAlias, alias, libvirt.VIR_DOMAIN_AFFECT_LIVE
-    )
+    await asyncio.to_thread(test_guest.domain.detachDeviceAlias, alias, libvirt.VIR_DOMAIN_AFFECT_LIVE)
 
 
 async def test_live_detach_completes_with_device_removed(
@@ -70,9 +68,7 @@ async def test_live_detach_completes_with_device_removed(
     )
     try:
         seen_from = test_guest.console_size()
-        await asyncio.to_thread(
-            test_guest.domain.detachDeviceAlias, alias, libvirt.VIR_DOMAIN_AFFECT_LIVE
-        )
+        await asyncio.to_thread(test_guest.domain.detachDeviceAlias, alias, libvirt.VIR_DOMAIN_AFFECT_LIVE)
         assert await asyncio.wait_for(removed, 30) == alias
     finally:
         libvirt_conn.domainEventDeregisterAny(callback)

@@ -21,9 +21,7 @@ def _free_port() -> int:
 
 @asynccontextmanager
 async def daemon(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", *args, stderr=asyncio.subprocess.PIPE
-    )
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", *args, stderr=asyncio.subprocess.PIPE)
     try:
         yield proc
     finally:
@@ -32,9 +30,7 @@ async def daemon(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
             await asyncio.wait_for(proc.wait(), 10)
 
 
-async def _get_when_up(
-    session: aiohttp.ClientSession, method: str, url: str, **kw: object
-) -> aiohttp.ClientResponse:
+async def _get_when_up(session: aiohttp.ClientSession, method: str, url: str, **kw: object) -> aiohttp.ClientResponse:
     for _ in range(100):
         try:
             return await session.request(method, url, **kw)  # type: ignore[arg-type]

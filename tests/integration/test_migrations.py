@@ -29,9 +29,7 @@ async def test_migrations_apply_once_and_twice_change_nothing(database_url: str)
         assert await migrations.apply(conn, files) == []
         assert await conn.fetch(SCHEMA_SNAPSHOT) == before
         recorded = await conn.fetch("SELECT name, checksum FROM schema_migrations ORDER BY version")
-        assert [(r["name"], r["checksum"]) for r in recorded] == [
-            (m.name, m.checksum) for m in files
-        ]
+        assert [(r["name"], r["checksum"]) for r in recorded] == [(m.name, m.checksum) for m in files]
     finally:
         await conn.close()
 
@@ -44,9 +42,7 @@ async def test_an_edited_applied_migration_is_refused(database_url: str, tmp_pat
         (tmp_path / "0001_first.sql").write_text("CREATE TABLE t (a int, b int);")
         with pytest.raises(migrations.MigrationError, match="changed after it was applied"):
             await migrations.apply(conn, migrations.discover(tmp_path))
-        columns = await conn.fetchval(
-            "SELECT count(*) FROM information_schema.columns WHERE table_name = 't'"
-        )
+        columns = await conn.fetchval("SELECT count(*) FROM information_schema.columns WHERE table_name = 't'")
         assert columns == 1
     finally:
         await conn.close()

@@ -23,9 +23,7 @@ def test_later_sources_win(tmp_path: Path) -> None:
     assert settings.listen == "127.0.0.1:2"
     assert settings.libvirt_uri == "qemu:///session"
     assert settings.port == 2
-    cli = load_settings(
-        AgentSettings, env_prefix="X_", environ={}, overrides={"listen": "0.0.0.0:3"}
-    )
+    cli = load_settings(AgentSettings, env_prefix="X_", environ={}, overrides={"listen": "0.0.0.0:3"})
     assert (cli.host, cli.port) == ("0.0.0.0", 3)
 
 

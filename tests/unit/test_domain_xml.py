@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from shared_schema.errors import ParamError
 from shared_schema.vm import VmSpec
 from vdsm_agent.domain_xml import build_domain
 
@@ -28,9 +29,11 @@ def test_tiny_guest_domain() -> None:
 
 
 def test_spec_rejects_nonsense() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ParamError, match="vmId"):
         VmSpec("not-a-uuid", "g")
-    with pytest.raises(ValueError, match="name"):
+    with pytest.raises(ParamError, match="vmName"):
         VmSpec(VM_ID, "")
-    with pytest.raises(ValueError, match="memory"):
+    with pytest.raises(ParamError, match="memSize"):
         VmSpec(VM_ID, "g", memory_mib=1)
+    with pytest.raises(ParamError, match="kernel: must be an absolute path"):
+        VmSpec(VM_ID, "g", kernel="vmlinuz")

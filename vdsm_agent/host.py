@@ -1,0 +1,44 @@
+"""Host verbs: Host.ping and Host.getCapabilities (what this hypervisor can offer NICs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from vdsm_agent.hypervisor import Hypervisor
+
+_SYS_NET = Path("/sys/class/net")
+
+
+def _kind(dev: Path) -> str:
+    if (dev / "bridge").is_dir():
+        return "bridge"
+    if (dev / "tun_flags").exists():
+        return "tap"
+    if (dev / "brport").exists():
+        return "bridge-port"
+    return "device"
+
+
+def host_interfaces() -> dict[str, list[str]]:
+    """Bridges, and devices a macvtap (vnlink) NIC can sit on: not lo, taps or bridge ports."""
+    found: dict[str, list[str]] = {"bridge": [], "device": []}
+    for dev in sorted(_SYS_NET.iterdir()):
+        kind = _kind(dev)
+        if dev.name != "lo" and kind in found:
+            found[kind].append(dev.name)
+    return found
+
+
+async def capabilities(hypervisor: Hypervisor) -> dict[str, Any]:
+    versions = await hypervisor.versions()
+    interfaces = host_interfaces()
+    return {
+        "libvirtVersion": versions["libvirt"],
+        "qemuVersion": versions["qemu"],
+        "bridges": interfaces["bridge"],
+        "networks": await hypervisor.network_names(),
+        "hostDevices": interfaces["device"],
+        "nicModels": ["virtio", "e1000", "e1000e", "rtl8139"],
+        "deviceTypes": ["bridge", "bridgeless", "vnlink", "sriov"],
+    }

@@ -1,0 +1,171 @@
+"""The hypervisor behind the agent: one small interface, and its libvirt implementation.
+
+Every blocking libvirt call runs in a worker thread (``asyncio.to_thread``); device events
+(DEVICE_REMOVED, DEVICE_REMOVAL_FAILED) arrive in the event loop through ``libvirtaio`` and
+are handed to one listener.  ``vdsm_agent.simulated`` is the other implementation, for scale
+benchmarks only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+
+# (vmId, device alias, removed): removed is False when the guest refused (REMOVAL_FAILED).
+DeviceListener = Callable[[str, str, bool], None]
+
+VIR_ERR_NO_DOMAIN = 42
+
+
+class HypervisorError(Exception):
+    """A refusal from the hypervisor, with its own error code and message (libvirt's)."""
+
+    def __init__(self, code: int, message: str):
+        self.code = code
+        self.message = message
+        super().__init__(f"{message} (libvirt error {code})")
+
+
+class NoSuchDomain(HypervisorError):
+    pass
+
+
+@dataclass(frozen=True)
+class Domain:
+    vm_id: str
+    name: str
+    status: str  # VDSM's words: Up, Paused, Down, ...
+    xml: str  # the live XML
+
+
+class Hypervisor(Protocol):
+    async def open(self, listener: DeviceListener) -> None: ...
+    async def close(self) -> None: ...
+    async def versions(self) -> dict[str, str]: ...
+    async def network_names(self) -> list[str]: ...
+    async def domains(self) -> list[Domain]: ...
+    async def domain(self, vm_id: str) -> Domain: ...
+    async def create(self, xml: str) -> Domain: ...
+    async def destroy(self, vm_id: str) -> None: ...
+    async def attach(self, vm_id: str, xml: str) -> None: ...
+    async def detach(self, vm_id: str, alias: str) -> None:
+        """Ask for removal and return; the removal itself arrives through the listener."""
+        ...
+
+
+def _version(number: int) -> str:
+    return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
+
+
+class LibvirtHypervisor:
+    _events_registered = False  # libvirt accepts one event implementation per process
+
+    def __init__(self, uri: str):
+        self._uri = uri
+        self._conn: Any = None
+        self._callbacks: list[int] = []
+
+    async def open(self, listener: DeviceListener) -> None:
+        import libvirt
+        import libvirtaio
+
+        if not LibvirtHypervisor._events_registered:
+            libvirtaio.virEventRegisterAsyncIOImpl()
+            LibvirtHypervisor._events_registered = True
+        libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors arrive as exceptions
+        self._conn = await self._call(libvirt.open, self._uri)
+
+        def removed(_conn: Any, dom: Any, alias: str, _opaque: Any) -> None:
+            listener(dom.UUIDString(), alias, True)
+
+        def removal_failed(_conn: Any, dom: Any, alias: str, _opaque: Any) -> None:
+            listener(dom.UUIDString(), alias, False)
+
+        for event, callback in (
+            (libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED, removed),
+            (libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVAL_FAILED, removal_failed),
+        ):
+            self._callbacks.append(self._conn.domainEventRegisterAny(None, event, callback, None))
+
+    async def close(self) -> None:
+        if self._conn is None:
+            return
+        for callback in self._callbacks:
+            self._conn.domainEventDeregisterAny(callback)
+        self._callbacks.clear()
+        self._conn.close()
+        self._conn = None
+        await asyncio.sleep(0.05)  # let libvirtaio release the connection's watches
+
+    @staticmethod
+    async def _call(fn: Callable[..., T], *args: Any) -> T:
+        import libvirt
+
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except libvirt.libvirtError as exc:
+            code, message = exc.get_error_code(), exc.get_error_message() or str(exc)
+            cls = NoSuchDomain if code == VIR_ERR_NO_DOMAIN else HypervisorError
+            raise cls(code, message) from None
+
+    async def versions(self) -> dict[str, str]:
+        return {
+            "libvirt": _version(await self._call(self._conn.getLibVersion)),
+            "qemu": _version(await self._call(self._conn.getVersion)),
+        }
+
+    async def network_names(self) -> list[str]:
+        networks = await self._call(self._conn.listAllNetworks, 0)
+        return sorted(n.name() for n in networks)
+
+    def _describe(self, dom: Any) -> Domain:
+        import libvirt
+
+        state = dom.state()[0]
+        status = {
+            libvirt.VIR_DOMAIN_RUNNING: "Up",
+            libvirt.VIR_DOMAIN_PAUSED: "Paused",
+            libvirt.VIR_DOMAIN_SHUTDOWN: "Powering down",
+            libvirt.VIR_DOMAIN_SHUTOFF: "Down",
+            libvirt.VIR_DOMAIN_CRASHED: "Down",
+        }.get(state, "Unknown")
+        return Domain(dom.UUIDString(), dom.name(), status, dom.XMLDesc(0))
+
+    async def _lookup(self, vm_id: str) -> Any:
+        return await self._call(self._conn.lookupByUUIDString, vm_id)
+
+    async def domains(self) -> list[Domain]:
+        found = await self._call(self._conn.listAllDomains, 0)
+        described = []
+        for dom in found:
+            try:
+                described.append(await self._call(self._describe, dom))
+            except NoSuchDomain:
+                continue  # went away while we looked
+        return described
+
+    async def domain(self, vm_id: str) -> Domain:
+        return await self._call(self._describe, await self._lookup(vm_id))
+
+    async def create(self, xml: str) -> Domain:
+        dom = await self._call(self._conn.createXML, xml, 0)
+        return await self._call(self._describe, dom)
+
+    async def destroy(self, vm_id: str) -> None:
+        await self._call((await self._lookup(vm_id)).destroy)
+
+    async def attach(self, vm_id: str, xml: str) -> None:
+        import libvirt
+
+        dom = await self._lookup(vm_id)
+        await self._call(dom.attachDeviceFlags, xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+
+    async def detach(self, vm_id: str, alias: str) -> None:
+        import libvirt
+
+        dom = await self._lookup(vm_id)
+        await self._call(dom.detachDeviceAlias, alias, libvirt.VIR_DOMAIN_AFFECT_LIVE)

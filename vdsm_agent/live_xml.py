@@ -1,0 +1,81 @@
+"""Read NICs back from a domain's live XML, as libvirt placed them (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lxml import etree
+
+from shared_schema.nic import PciAddress
+
+_DEVICE_KIND = {
+    "bridge": "bridge",
+    "direct": "vnlink",
+    "hostdev": "sriov",
+    "ethernet": "bridgeless",
+}
+
+
+@dataclass(frozen=True)
+class LiveNic:
+    alias: str
+    mac: str
+    interface_type: str  # libvirt's: bridge, direct, hostdev, ethernet, network, ...
+    model: str
+    network: str  # bridge, network, or host device; '' when none
+    address: PciAddress | None
+    tap: str
+    link_state: str
+    boot_order: int | None
+
+    def to_params(self) -> dict[str, Any]:
+        """The shape reported to the engine (VDSM's device dict keys)."""
+        return {
+            "type": "interface",
+            "device": _DEVICE_KIND.get(self.interface_type, self.interface_type),
+            "alias": self.alias,
+            "macAddr": self.mac,
+            "nicModel": self.model,
+            "network": self.network,
+            "address": self.address.to_params() if self.address else None,
+            "name": self.tap,
+            "linkActive": self.link_state != "down",
+            "bootOrder": self.boot_order,
+        }
+
+
+def _address(element: etree._Element | None) -> PciAddress | None:
+    if element is None or element.get("type") != "pci":
+        return None
+    return PciAddress(*(int(element.get(k, "0"), 16) for k in ("domain", "bus", "slot", "function")))
+
+
+def _attr(parent: etree._Element, child: str, name: str, default: str = "") -> str:
+    element = parent.find(child)
+    return default if element is None else str(element.get(name, default))
+
+
+def parse_nics(domain_xml: str | bytes) -> list[LiveNic]:
+    root = etree.fromstring(domain_xml.encode() if isinstance(domain_xml, str) else domain_xml)
+    nics = []
+    for iface in root.iterfind("devices/interface"):
+        network = ""
+        source = iface.find("source")
+        if source is not None:
+            network = source.get("bridge") or source.get("network") or source.get("dev") or ""
+        boot = _attr(iface, "boot", "order")
+        nics.append(
+            LiveNic(
+                alias=_attr(iface, "alias", "name"),
+                mac=_attr(iface, "mac", "address"),
+                interface_type=iface.get("type", ""),
+                model=_attr(iface, "model", "type"),
+                network=network,
+                address=_address(iface.find("address")),
+                tap=_attr(iface, "target", "dev"),
+                link_state=_attr(iface, "link", "state", "up"),
+                boot_order=int(boot) if boot else None,
+            )
+        )
+    return nics

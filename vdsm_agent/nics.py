@@ -1,0 +1,142 @@
+"""The NIC use cases of the agent: hotplugNic and hotunplugNic, as VDSM does them.
+
+Plug: build the <interface>, attach it live, read back where libvirt placed it, then set up
+port mirroring; if mirroring fails the NIC is unplugged again and the call fails (49).
+Unplug: find the device by alias (or MAC), remove its mirroring, ask libvirt to detach it,
+and succeed only when the guest has released it (DEVICE_REMOVED).  A removal that comes
+after the timeout is still recorded.  Calls for one VM run one at a time; other VMs' calls
+proceed in parallel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from shared_schema import errors
+from shared_schema.errors import WireError
+from shared_schema.nic import NicRef, NicSpec
+from vdsm_agent.hypervisor import Domain, Hypervisor, HypervisorError, NoSuchDomain
+from vdsm_agent.interface_xml import build_interface, to_string
+from vdsm_agent.live_xml import LiveNic, parse_nics
+from vdsm_agent.mirroring import MirrorError, PortMirror
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LateRemoval:
+    vm_id: str
+    alias: str
+
+
+class NicService:
+    def __init__(self, hypervisor: Hypervisor, mirror: PortMirror, unplug_timeout: float):
+        self._hv = hypervisor
+        self._mirror = mirror
+        self._timeout = unplug_timeout
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._waiters: dict[tuple[str, str], asyncio.Future[bool]] = {}
+        self.late_removals: list[LateRemoval] = []
+
+    def lock(self, vm_id: str) -> asyncio.Lock:
+        return self._locks[vm_id]
+
+    def on_device_event(self, vm_id: str, alias: str, removed: bool) -> None:
+        """The hypervisor's listener: wake the unplug waiting for this device, if any."""
+        waiter = self._waiters.pop((vm_id, alias), None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(removed)
+        elif removed:
+            log.info("VM %s released device %s after its unplug call had given up", vm_id, alias)
+            self.late_removals.append(LateRemoval(vm_id, alias))
+
+    async def domain(self, vm_id: str) -> Domain:
+        try:
+            return await self._hv.domain(vm_id)
+        except NoSuchDomain:
+            raise WireError(errors.NO_VM, f"no VM with id {vm_id} on this host") from None
+
+    async def hotplug(self, vm_id: str, nic: NicSpec) -> dict[str, Any]:
+        async with self.lock(vm_id):
+            present = parse_nics((await self.domain(vm_id)).xml)
+            for other in present:
+                if other.alias == nic.alias:
+                    raise WireError(errors.HOTPLUG_NIC, f"VM already has a device with alias {nic.alias}")
+                if other.mac == nic.mac:
+                    raise WireError(errors.HOTPLUG_NIC, f"VM already has a NIC with MAC {nic.mac}")
+            try:
+                await self._hv.attach(vm_id, to_string(build_interface(nic)))
+            except HypervisorError as exc:
+                raise WireError(errors.HOTPLUG_NIC, exc.message, {"libvirtCode": exc.code}) from None
+            placed = self._find(parse_nics((await self.domain(vm_id)).xml), nic.alias, None)
+            if placed is None:
+                raise WireError(errors.HOTPLUG_NIC, "libvirt accepted the NIC but does not show it")
+            if nic.promisc:
+                try:
+                    await self._mirror.mirror(placed.tap, nic.promisc)
+                except MirrorError as exc:
+                    reason = f"port mirroring failed: {exc}"
+                    try:
+                        await self._detach_and_wait(vm_id, placed)
+                    except WireError as undo:
+                        reason += f"; unplugging it again failed too: {undo.detail}"
+                    raise WireError(errors.HOTPLUG_NIC, reason) from None
+            log.info("VM %s: plugged %s (%s) at %s", vm_id, nic.alias, nic.mac, placed.address)
+            return {"vmId": vm_id, "nic": placed.to_params()}
+
+    async def hotunplug(self, vm_id: str, ref: NicRef) -> dict[str, Any]:
+        async with self.lock(vm_id):
+            nics = parse_nics((await self.domain(vm_id)).xml)
+            target = self._find(nics, ref.alias, ref.mac)
+            if target is None:
+                raise WireError(
+                    errors.HOTUNPLUG_NIC,
+                    f"no such device: the VM has no NIC with {ref}",
+                    {"reason": "noSuchDevice"},
+                )
+            await self._mirror.unmirror(target.tap)
+            await self._detach_and_wait(vm_id, target)
+            log.info("VM %s: unplugged %s (%s)", vm_id, target.alias, target.mac)
+            return {"vmId": vm_id, "nic": {"alias": target.alias, "macAddr": target.mac}}
+
+    @staticmethod
+    def _find(nics: list[LiveNic], alias: str | None, mac: str | None) -> LiveNic | None:
+        if alias:
+            return next((n for n in nics if n.alias == alias), None)
+        matches = [n for n in nics if n.mac == mac]
+        if len(matches) > 1:
+            raise WireError(
+                errors.HOTUNPLUG_NIC,
+                f"the VM has {len(matches)} NICs with MAC {mac}; name one by alias",
+            )
+        return matches[0] if matches else None
+
+    async def _detach_and_wait(self, vm_id: str, nic: LiveNic) -> None:
+        key = (vm_id, nic.alias)
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters[key] = waiter
+        try:
+            await self._hv.detach(vm_id, nic.alias)
+            removed = await asyncio.wait_for(asyncio.shield(waiter), self._timeout)
+        except HypervisorError as exc:
+            raise WireError(errors.HOTUNPLUG_NIC, exc.message, {"libvirtCode": exc.code}) from None
+        except TimeoutError:
+            raise WireError(
+                errors.HOTUNPLUG_NIC,
+                f"the guest did not release {nic.alias} within {self._timeout:g} s; "
+                "the device stays attached until the guest acknowledges the unplug",
+                {"reason": "timeout"},
+            ) from None
+        finally:
+            if not waiter.done():
+                self._waiters.pop(key, None)  # a later removal is recorded as late
+        if not removed:
+            raise WireError(
+                errors.HOTUNPLUG_NIC,
+                f"the guest refused to release {nic.alias}",
+                {"reason": "refused"},
+            )
