@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 
 def _ip(*args: str) -> subprocess.CompletedProcess[str]:
@@ -20,6 +21,12 @@ def ensure_bridge(name: str) -> None:
         if done.returncode != 0 and not exists(name):  # another process may have won the race
             raise RuntimeError(f"cannot create bridge {name}: {done.stderr.strip()}")
     _ip("link", "set", name, "up")
+
+
+def master(name: str) -> str:
+    """The bridge ``name`` is a port of, or ''."""
+    link = Path(f"/sys/class/net/{name}/master")
+    return link.resolve().name if link.exists() else ""
 
 
 def delete(name: str) -> None:

@@ -12,7 +12,9 @@ import libvirt
 import pytest
 
 from devtools import guest, netdev
+from tests.e2e.agent import AgentClient, run_agent
 from vdsm_agent.domain_xml import build_domain, to_string
+from vdsm_agent.live_xml import parse_nics
 
 LIBVIRT_URI = "qemu:///system"
 GUEST_NAME = "hotplug-e2e-guest"
@@ -75,3 +77,30 @@ async def test_guest(libvirt_conn: libvirt.virConnect, output_dir: Path) -> Asyn
     yield booted
     with contextlib.suppress(libvirt.libvirtError):
         booted.domain.destroy()
+
+
+@pytest.fixture(scope="session")
+async def agent(output_dir: Path) -> AsyncIterator[AgentClient]:
+    """A real agent process on qemu:///system with VDSM's default 30 s unplug timeout."""
+    async with run_agent(output_dir / "e2e") as client:
+        yield client
+
+
+async def _detach_all(g: Guest, keep: set[str]) -> None:
+    """Unplug what a test left on the shared guest, so the next test starts clean."""
+    for nic in parse_nics(g.domain.XMLDesc(0)):
+        if nic.alias not in keep:
+            with contextlib.suppress(libvirt.libvirtError):
+                g.domain.detachDeviceAlias(nic.alias, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+    for _ in range(100):
+        if {n.alias for n in parse_nics(g.domain.XMLDesc(0))} <= keep:
+            return
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def clean_guest(test_guest: Guest) -> AsyncIterator[Guest]:
+    """The shared guest, with every NIC a test plugged removed again afterwards."""
+    before = {n.alias for n in parse_nics(test_guest.domain.XMLDesc(0))}
+    yield test_guest
+    await _detach_all(test_guest, before)
