@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed-v1
 GUEST   := .cache/guest
 PYTEST_ARGS ?=
 
-.PHONY: run stop test unit integration e2e check host guest clean
+.PHONY: run stop test unit integration e2e check bench host guest clean
 
 host:
 	@bash scripts/ensure-host.sh
@@ -36,6 +36,11 @@ integration: host $(STAMP)
 
 e2e: host $(STAMP) guest
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+# Speed and memory live here, never in timed tests.
+bench: host $(STAMP) guest
+	$(PY) -m benchmarks.agent_latency
+	$(PY) -m benchmarks.agent_scale
 
 check: $(STAMP)
 	$(VENV)/bin/ruff format --check .

@@ -39,11 +39,12 @@ NIC_MODELS = {
     "rtl8139": "rtl8139",
 }
 
-_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
-_ALIAS = re.compile(r"^ua-[A-Za-z0-9_-]{1,64}$")
-_PCI_TEXT = re.compile(r"^([0-9a-fA-F]{4}):([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$")
+_MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+_IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+_ALIAS = re.compile(r"ua-[A-Za-z0-9_-]{1,64}")
+_PCI_TEXT = re.compile(r"([0-9a-fA-F]{4}):([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])")
 _PCI_LIMITS = {"domain": 0xFFFF, "bus": 0xFF, "slot": 0x1F, "function": 0x7}
+# Patterns are applied with fullmatch: '$' would also accept a trailing newline.
 _NIC_KEYS = {
     "type", "device", "network", "address", "macAddr", "bootOrder", "promisc", "portMirroring",
     "specParams", "nicModel", "alias", "id", "linkActive",
@@ -74,10 +75,10 @@ class PciAddress:
     def parse(cls, value: Any, name: str = "address") -> PciAddress:
         """From VDSM's dict (hex strings or numbers) or from text like ``0000:00:0c.0``."""
         if isinstance(value, str):
-            m = _PCI_TEXT.match(value)
+            m = _PCI_TEXT.fullmatch(value)
             if m is None:
                 raise ParamError.invalid(name, f"expected a PCI address like 0000:00:0c.0, got {value!r}")
-            return cls(*(int(g, 16) for g in m.groups()))
+            value = dict(zip(_PCI_LIMITS, (f"0x{g}" for g in m.groups()), strict=True))  # range-checked below
         if not isinstance(value, Mapping):
             raise ParamError.invalid(name, f"expected a PCI address dictionary, got {value!r}")
         if value.get("type", "pci") != "pci":
@@ -123,25 +124,25 @@ class Bandwidth:
         unknown = set(value) - {"average", "peak", "burst"}
         if unknown:
             raise ParamError.invalid(name, f"unknown keys {sorted(unknown)}")
-        if "average" not in value:
+        if value.get("average") is None:
             raise ParamError.missing(f"{name}.average")
-        numbers: dict[str, int | None] = {}
-        for key in ("average", "peak", "burst"):
+
+        def positive(key: str) -> int | None:
             if value.get(key) is None:
-                numbers[key] = None
-                continue
+                return None
             number = _int(value[key], f"{name}.{key}")
             if number <= 0:
                 raise ParamError.invalid(f"{name}.{key}", f"must be positive, got {number}")
-            numbers[key] = number
-        return cls(numbers["average"] or 0, numbers["peak"], numbers["burst"])
+            return number
+
+        return cls(positive("average") or 0, positive("peak"), positive("burst"))
 
     def to_params(self) -> dict[str, int]:
         return {k: v for k, v in (("average", self.average), ("peak", self.peak), ("burst", self.burst)) if v}
 
 
 def parse_mac(value: Any, name: str = "macAddr") -> str:
-    if not isinstance(value, str) or not _MAC.match(value.lower()):
+    if not isinstance(value, str) or not _MAC.fullmatch(value.lower()):
         raise ParamError.invalid(name, f"expected a MAC address like 00:1a:4a:16:01:51, got {value!r}")
     mac = value.lower()
     if int(mac[:2], 16) & 1:
@@ -159,20 +160,22 @@ def parse_vm_id(value: Any) -> str:
 
 
 def _ifname(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not _IFNAME.match(value):
+    if not isinstance(value, str) or not _IFNAME.fullmatch(value) or value in (".", ".."):
         raise ParamError.invalid(name, f"expected a network device name (1-15 of A-Z a-z 0-9 _ . -), got {value!r}")
     return value
 
 
 def _alias(nic: Mapping[str, Any], mac: str) -> str:
+    """The user alias later calls find the device by: given, 'ua-<id>', or derived from the MAC."""
     if nic.get("alias") is not None:
-        alias = nic["alias"]
-        if not isinstance(alias, str) or not _ALIAS.match(alias):
-            raise ParamError.invalid("nic.alias", f"a user alias is 'ua-' and 1-64 of A-Z a-z 0-9 _ -, got {alias!r}")
-        return alias
-    if nic.get("id") is not None:
-        return _alias({"alias": f"ua-{nic['id']}"}, mac)
-    return "ua-mac-" + mac.replace(":", "")
+        key, alias = "nic.alias", nic["alias"]
+    elif nic.get("id") is not None:
+        key, alias = "nic.id", f"ua-{nic['id']}"
+    else:
+        return "ua-mac-" + mac.replace(":", "")
+    if not isinstance(alias, str) or not _ALIAS.fullmatch(alias):
+        raise ParamError.invalid(key, f"a user alias is 'ua-' and 1-64 of A-Z a-z 0-9 _ -, got {alias!r}")
+    return alias
 
 
 def _promisc(nic: Mapping[str, Any]) -> tuple[str, ...]:
@@ -240,6 +243,8 @@ class NicSpec:
                 raise ParamError.missing("nic.specParams.vfAddress")
             vf = PciAddress.parse(spec["vfAddress"], "nic.specParams.vfAddress")
         boot_order = None
+        if isinstance(nic.get("bootOrder"), bool):
+            raise ParamError.invalid("nic.bootOrder", f"expected a number, got {nic['bootOrder']!r}")
         if nic.get("bootOrder") not in (None, "", 0, "0"):
             boot_order = _int(nic["bootOrder"], "nic.bootOrder")
             if boot_order < 1:

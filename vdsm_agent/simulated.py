@@ -77,9 +77,9 @@ class SimulatedHypervisor:
         for iface in interfaces:
             devices.remove(iface)  # type: ignore[union-attr]
         dom = _SimDomain(vm_id, name, root)
-        self._domains[vm_id] = dom
         for iface in interfaces:
-            self._place(dom, iface)
+            self._place(dom, iface)  # a refused NIC leaves no domain behind, as in libvirt
+        self._domains[vm_id] = dom
         return self._describe(dom)
 
     async def destroy(self, vm_id: str) -> None:
@@ -116,7 +116,8 @@ class SimulatedHypervisor:
                 function="0x0",
             )
         if iface.find("alias") is None:
-            etree.SubElement(iface, "alias", name=f"net{len(dom.interfaces)}")
+            taken = {a.get("name") for i in dom.interfaces if (a := i.find("alias")) is not None}
+            etree.SubElement(iface, "alias", name=next(f"net{n}" for n in itertools.count() if f"net{n}" not in taken))
         if iface.get("type") != "hostdev":
             etree.SubElement(iface, "target", dev=f"vnet{next(self._taps)}")
         dom.interfaces.append(iface)

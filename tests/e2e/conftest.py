@@ -12,7 +12,7 @@ import libvirt
 import pytest
 
 from devtools import guest, netdev
-from tests.e2e.agent import AgentClient, run_agent
+from devtools.agent_proc import AgentClient, run_agent
 from vdsm_agent.domain_xml import build_domain, to_string
 from vdsm_agent.live_xml import parse_nics
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from devtools import netdev
-from tests.e2e.agent import AgentClient
+from devtools.agent_proc import AgentClient
 from tests.e2e.conftest import Guest
 from tests.e2e.netns import Capture, NsHost, add_host, remove_host
 from vdsm_agent.live_xml import parse_nics

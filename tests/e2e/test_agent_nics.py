@@ -12,7 +12,7 @@ import pytest
 from lxml import etree
 
 from devtools import netdev
-from tests.e2e.agent import AgentClient
+from devtools.agent_proc import AgentClient
 from tests.e2e.conftest import Guest
 from vdsm_agent.live_xml import LiveNic, parse_nics
 

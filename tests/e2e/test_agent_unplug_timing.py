@@ -11,7 +11,7 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from tests.e2e.agent import AgentClient, run_agent
+from devtools.agent_proc import AgentClient, run_agent
 from tests.e2e.conftest import Guest
 from vdsm_agent.live_xml import parse_nics
 

@@ -12,7 +12,7 @@ import libvirt
 import pytest
 
 from devtools import guest
-from tests.e2e.agent import AgentClient
+from devtools.agent_proc import AgentClient
 from vdsm_agent.live_xml import parse_nics
 
 

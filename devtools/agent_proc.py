@@ -1,4 +1,4 @@
-"""Start a real vdsm-agent process and talk JSON-RPC to it, as the engine does."""
+"""Start a real vdsm-agent process and talk JSON-RPC to it, as the engine does (tests, benchmarks)."""
 
 from __future__ import annotations
 
