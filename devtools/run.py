@@ -18,6 +18,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import jsonrpcclient
+
 from devtools import guest, netdev
 from devtools.pg import Cluster
 
@@ -86,31 +88,32 @@ def _database(state: dict[str, object]) -> str:
     return cluster.url("engine")
 
 
-def _demo_vm(state: dict[str, object]) -> None:
-    import libvirt
+def _rpc(method: str, **params: object) -> object:
+    """One JSON-RPC call to the agent this run started; its result, or RuntimeError with its message."""
+    body = json.dumps(jsonrpcclient.request(method, params=params)).encode()
+    request = urllib.request.Request(f"http://{AGENT_LISTEN}/jsonrpc", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as resp:
+        answer = jsonrpcclient.parse(json.loads(resp.read()))
+    if isinstance(answer, jsonrpcclient.Error):
+        raise RuntimeError(f"agent: {method}: {answer.message}")
+    return answer.result
 
-    from vdsm_agent.domain_xml import build_domain, to_string
 
+def _demo_vm(state: dict[str, object]) -> str:
+    """Start the demo VM through the agent's VM.create (unless it runs); return its id."""
     console = RUN_DIR / "demo-console.log"
-    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors arrive as exceptions
-    conn = libvirt.open(LIBVIRT_URI)
-    try:
-        spec = guest.spec(DEMO_VM, console)
-        try:
-            dom = conn.lookupByName(DEMO_VM)
-            if dom.isActive():
-                _log(f"demo VM {DEMO_VM} already running")
-                return
-        except libvirt.libvirtError:
-            pass
-        console.unlink(missing_ok=True)
-        conn.createXML(to_string(build_domain(spec)), 0)
-        state["vm"] = DEMO_VM
-        _save(state)
-    finally:
-        conn.close()
+    spec = guest.spec(DEMO_VM, console)
+    running = _rpc("Host.getAllVmStats")
+    if isinstance(running, list) and any(vm["vmId"] == spec.vm_id for vm in running):
+        _log(f"demo VM {DEMO_VM} already running")
+        return spec.vm_id
+    console.unlink(missing_ok=True)
+    _rpc("VM.create", **spec.to_params())
+    state["vm"] = DEMO_VM
+    _save(state)
     guest.wait_for_console(console, guest.READY_MARKER)
     _log(f"demo VM {DEMO_VM} booted (serial console: {console})")
+    return spec.vm_id
 
 
 def up() -> None:
@@ -121,7 +124,6 @@ def up() -> None:
     database_url = _database(state)
     netdev.ensure_bridge(DEMO_BRIDGE)
     _log(f"bridge {DEMO_BRIDGE} (no IP address) is up")
-    _demo_vm(state)
     env = {**os.environ, "DATABASE_URL": database_url}
     agent = _spawn("vdsm_agent", ["--listen", AGENT_LISTEN, "--libvirt-uri", LIBVIRT_URI], env)
     state["agent"] = agent.pid
@@ -131,12 +133,18 @@ def up() -> None:
     ping = b'{"jsonrpc": "2.0", "method": "Host.ping", "id": 1}'
     _wait_http(f"http://{AGENT_LISTEN}/jsonrpc", ping, 30, agent)
     _wait_http(f"http://{ENGINE_LISTEN}/health", None, 30, engine)
+    vm_id = _demo_vm(state)
+    nic = {"type": "interface", "device": "bridge", "network": DEMO_BRIDGE, "macAddr": "52:54:00:de:00:01",
+           "nicModel": "pv", "id": "demo1"}  # fmt: skip
+    plug = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "VM.hotplugNic", "params": {"vmId": vm_id, "nic": nic}})
     print(
         "\nUp and running:\n"
         f"  engine          http://{ENGINE_LISTEN}/        (health: /health)\n"
         f"  agent JSON-RPC  http://{AGENT_LISTEN}/jsonrpc\n"
-        f"  demo VM         {DEMO_VM} on {LIBVIRT_URI}, bridge {DEMO_BRIDGE}\n"
+        f"  demo VM         {DEMO_VM} ({vm_id}) on {LIBVIRT_URI}, bridge {DEMO_BRIDGE}\n"
         f"  logs            {RUN_DIR}/*.log\n"
+        f"Hot-plug a NIC into the demo VM through the agent:\n"
+        f"  curl -s http://{AGENT_LISTEN}/jsonrpc -H 'Content-Type: application/json' -d '{plug}'\n"
         "Ctrl-C stops everything this run started (or `make stop` from another shell).",
         flush=True,
     )

@@ -16,10 +16,26 @@ from devtools.pg import Cluster
 _counter = itertools.count()
 
 
+def _stop_abandoned_clusters() -> None:
+    """Stop clusters left by test runs that were killed before their teardown."""
+    for root in Path(tempfile.gettempdir()).glob("hotplug-test-pg-*"):
+        owner = root / "owner.pid"
+        try:
+            pid = int(owner.read_text())
+            os.kill(pid, 0)
+            continue  # its run is still going
+        except (OSError, ValueError):
+            pass
+        Cluster(root / "data").stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[Cluster]:
+    _stop_abandoned_clusters()
     root = Path(tempfile.mkdtemp(prefix="hotplug-test-pg-"))
     os.chmod(root, 0o755)  # the postgres user must reach the data folder
+    (root / "owner.pid").write_text(str(os.getpid()))
     cluster = Cluster(root / "data", port=5432)
     cluster.init(durable=False)
     cluster.start()
