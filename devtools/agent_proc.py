@@ -53,6 +53,7 @@ class AgentClient:
 @asynccontextmanager
 async def run_agent(log_dir: Path, **settings: str) -> AsyncIterator[AgentClient]:
     """An agent on a free loopback port; ``settings`` become VDSM_AGENT_* variables."""
+    log_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {**os.environ, **{f"VDSM_AGENT_{k.upper()}": v for k, v in settings.items()}}
     log = log_dir / f"agent-{port}.log"
