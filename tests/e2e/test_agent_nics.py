@@ -242,3 +242,11 @@ async def test_bad_requests_get_precise_errors_and_the_agent_keeps_serving(
     tried = {c[0]["nic"]["macAddr"] for c in cases if "nic" in c[0]}
     assert not tried & set(live(clean_guest))  # nothing half-applied by any of them
     assert await agent.ok("Host.ping") is True
+
+
+async def test_the_seeds_bare_verb_names_work_too(agent: AgentClient, clean_guest: Guest, bridge: str) -> None:
+    mac = new_mac()
+    placed = (await agent.ok("hotplugNic", vmId=clean_guest.uuid, nic=nic(bridge, mac, id="bare")))["nic"]
+    assert live(clean_guest)[mac].alias == placed["alias"] == "ua-bare"
+    await agent.ok("hotunplugNic", vmId=clean_guest.uuid, nic={"macAddr": mac})
+    assert mac not in live(clean_guest)
