@@ -25,6 +25,8 @@ def _parse(argv: list[str] | None) -> tuple[str, EngineSettings]:
         parser.exit(2, f"engine: {exc}\n")
     if not settings.database_url:
         parser.exit(2, "engine: no database: set DATABASE_URL or pass --database-url\n")
+    if args.command == "serve" and not settings.admin_password:
+        parser.exit(2, "engine: no password for admin@internal: set ENGINE_ADMIN_PASSWORD or admin_password\n")
     return args.command, settings
 
 

@@ -1,4 +1,8 @@
-"""Wire the engine: an aiohttp application whose resources live in ``cleanup_ctx``."""
+"""Wire the engine: an aiohttp application whose resources live in ``cleanup_ctx``.
+
+Middlewares, outermost first: errors → faults, then authentication.  Nothing is created at
+import time; ``create_app`` is called by ``engine serve`` (and by tests) with settings.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,26 @@ import asyncpg
 from aiohttp import web
 
 from engine.adapters import migrations
+from engine.adapters.agent_client import AgentClients
+from engine.api import auth, routes
+from engine.api.errors import error_middleware
+from engine.api.keys import CONTEXT, POOL, SETTINGS
+from engine.services.context import Context
 from engine.settings import EngineSettings
 
-SETTINGS = web.AppKey("settings", EngineSettings)
-POOL = web.AppKey("pool", asyncpg.Pool)
 
-
-async def _database(app: web.Application) -> AsyncIterator[None]:
-    pool = await asyncpg.create_pool(app[SETTINGS].database_url, min_size=1, max_size=10)
-    async with pool.acquire() as conn:
-        await migrations.apply(conn, migrations.discover(migrations.default_sql_dir()))
-    app[POOL] = pool
-    yield
-    await pool.close()
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    pool = await asyncpg.create_pool(app[SETTINGS].database_url, min_size=1, max_size=20)
+    try:
+        async with pool.acquire() as conn:
+            await migrations.apply(conn, migrations.discover(migrations.default_sql_dir()))
+        agents = AgentClients()
+        app[POOL] = pool
+        app[CONTEXT] = Context(pool, agents)
+        yield
+        await agents.close()
+    finally:
+        await pool.close()
 
 
 async def health(request: web.Request) -> web.Response:
@@ -30,8 +41,10 @@ async def health(request: web.Request) -> web.Response:
 
 
 def create_app(settings: EngineSettings) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[error_middleware, auth.auth_middleware])
     app[SETTINGS] = settings
-    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_resources)
     app.router.add_get("/health", health)
+    app.router.add_post(auth.TOKEN_PATH, auth.token)
+    routes.add_routes(app)
     return app

@@ -14,7 +14,9 @@ from shared_schema.config import load_settings
 class EngineSettings:
     listen: str = "127.0.0.1:8080"
     database_url: str = ""
-    admin_password: str = ""
+    admin_password: str = ""  # admin@internal; the engine refuses to start without one
+    readonly_password: str = ""  # readonly@internal; '' = no such user
+    token_ttl: int = 8 * 3600  # seconds an API token stays valid
     log_level: str = "INFO"
 
     @property

@@ -1,12 +1,21 @@
-"""Fixtures every test layer may use: where test artefacts (logs, screenshots) go."""
+"""Fixtures every test layer may use: test artefact folder; real PostgreSQL (a throwaway cluster
+per test session, fsync off, a fresh database per test)."""
 
 from __future__ import annotations
 
+import itertools
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from devtools.pg import Cluster
+
 PROJECT = Path(__file__).resolve().parents[1]
+_counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -14,3 +23,40 @@ def output_dir() -> Path:
     path = PROJECT / "test-output"
     path.mkdir(exist_ok=True)
     return path
+
+
+def _stop_abandoned_clusters() -> None:
+    """Stop clusters left by test runs that were killed before their teardown."""
+    for root in Path(tempfile.gettempdir()).glob("hotplug-test-pg-*"):
+        owner = root / "owner.pid"
+        try:
+            pid = int(owner.read_text())
+            os.kill(pid, 0)
+            continue  # its run is still going
+        except (OSError, ValueError):
+            pass
+        Cluster(root / "data").stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    _stop_abandoned_clusters()
+    root = Path(tempfile.mkdtemp(prefix="hotplug-test-pg-"))
+    os.chmod(root, 0o755)  # the postgres user must reach the data folder
+    (root / "owner.pid").write_text(str(os.getpid()))
+    cluster = Cluster(root / "data", port=5432)
+    cluster.init(durable=False)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(cluster.socket_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def database_url(pg_cluster: Cluster) -> str:
+    """An empty database of its own for each test."""
+    return pg_cluster.create_database(f"test_{os.getpid()}_{next(_counter)}")

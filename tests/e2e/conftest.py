@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +15,15 @@ import pytest
 
 from devtools import guest, netdev
 from devtools.agent_proc import AgentClient, run_agent
+from devtools.engine_proc import EngineClient, run_engine
+from devtools.pg import Cluster
 from vdsm_agent.domain_xml import build_domain, to_string
 from vdsm_agent.live_xml import parse_nics
 
 LIBVIRT_URI = "qemu:///system"
 GUEST_NAME = "hotplug-e2e-guest"
 BRIDGE = "hpt-br0"
+_databases = itertools.count()
 
 
 @dataclass
@@ -104,3 +109,35 @@ async def clean_guest(test_guest: Guest) -> AsyncIterator[Guest]:
     before = {n.alias for n in parse_nics(test_guest.domain.XMLDesc(0))}
     yield test_guest
     await _detach_all(test_guest, before)
+
+
+@dataclass
+class EngineSetup:
+    api: EngineClient
+    agent: AgentClient
+    cluster_id: str
+    host_id: str
+    network_id: str
+    profile_id: str
+    database_url: str
+
+
+ADMIN_PASSWORD = "e2e-secret"
+
+
+@pytest.fixture(scope="module")
+async def engine_setup(
+    pg_cluster: Cluster, agent: AgentClient, bridge: str, output_dir: Path
+) -> AsyncIterator[EngineSetup]:
+    """A real engine on its own database, with a 4.7 cluster, this host's agent and a network on the test bridge."""
+    database_url = pg_cluster.create_database(f"e2e_{os.getpid()}_{next(_databases)}")
+    async with run_engine(output_dir / "e2e", database_url, ADMIN_PASSWORD, readonly_password="look") as api:
+        cluster = await api.ok("POST", "/clusters", {"name": "e2e", "version": {"major": 4, "minor": 7}})
+        port = agent.url.split(":")[2].split("/")[0]
+        host = await api.ok("POST", "/hosts", {"name": "this-host", "address": "127.0.0.1", "port": int(port),
+                                               "cluster": {"id": cluster["id"]}})  # fmt: skip
+        assert host["status"] == "up"
+        network = await api.ok("POST", "/networks", {"name": "red", "bridge": bridge, "cluster": {"id": cluster["id"]}})
+        profiles = (await api.ok("GET", "/vnicprofiles"))["vnic_profile"]
+        profile = next(p for p in profiles if p["network"]["id"] == network["id"])
+        yield EngineSetup(api, agent, cluster["id"], host["id"], network["id"], profile["id"], database_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import sys
@@ -20,8 +21,9 @@ def _free_port() -> int:
 
 
 @asynccontextmanager
-async def daemon(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", *args, stderr=asyncio.subprocess.PIPE)
+async def daemon(*args: str, admin: str = "") -> AsyncIterator[asyncio.subprocess.Process]:
+    env = {**os.environ, "ENGINE_ADMIN_PASSWORD": admin} if admin else None
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", *args, stderr=asyncio.subprocess.PIPE, env=env)
     try:
         yield proc
     finally:
@@ -42,7 +44,7 @@ async def _get_when_up(session: aiohttp.ClientSession, method: str, url: str, **
 async def test_engine_serves_health_from_its_database(database_url: str) -> None:
     port = _free_port()
     async with (
-        daemon("engine", "--listen", f"127.0.0.1:{port}", "--database-url", database_url),
+        daemon("engine", "--listen", f"127.0.0.1:{port}", "--database-url", database_url, admin="x"),
         aiohttp.ClientSession() as http,
     ):
         resp = await _get_when_up(http, "GET", f"http://127.0.0.1:{port}/health")

@@ -1,0 +1,321 @@
+"""Postgres persistence for the engine: explicit SQL, ``$n`` parameters, one connection per use.
+
+The caller owns the transaction; ``lock_vm`` takes the VM's row lock (``FOR UPDATE``) so that
+every change to one VM's NICs runs one at a time across all engine processes.  Constraint
+violations become domain errors: the constraints are the last guard, not the first.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from engine.domain import errors
+from engine.domain.errors import EngineError
+from engine.domain.model import Cluster, Host, Network, Nic, Version, Vm, VnicProfile
+from shared_schema.nic import PciAddress
+
+_NIC_SELECT = """
+SELECT v.id, v.vm_id, v.name, v.mac_addr::text AS mac, v.model, v.vnic_profile_id, v.linked, v.active,
+       v.address, v.alias, v.boot_order, coalesce(v.network_name, '') AS network_name,
+       coalesce(v.bridge, '') AS bridge, coalesce(p.port_mirroring, false) AS port_mirroring
+FROM vm_interface_view v LEFT JOIN vnic_profiles p ON p.id = v.vnic_profile_id
+"""
+
+_UNIQUE_MESSAGES = {
+    "vm_interface_vm_id_name_key": (errors.NIC_NAME_IN_USE, "the VM already has a NIC with that name"),
+    "vm_interface_mac_addr_key": (errors.MAC_IN_USE, "that MAC address is already used by another NIC"),
+    "vm_device_plugged_address_key": (errors.CONFLICT, "another plugged device of the VM holds that PCI address"),
+    "vms_name_key": (errors.NAME_IN_USE, "a VM with that name exists"),
+    "clusters_name_key": (errors.NAME_IN_USE, "a cluster with that name exists"),
+    "hosts_name_key": (errors.NAME_IN_USE, "a host with that name exists"),
+    "hosts_address_port_key": (errors.NAME_IN_USE, "a host with that address and port exists"),
+    "networks_cluster_id_name_key": (errors.NAME_IN_USE, "the cluster has a network with that name"),
+}
+
+
+@contextmanager
+def constraint_errors() -> Iterator[None]:
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        kind, message = _UNIQUE_MESSAGES.get(exc.constraint_name or "", (errors.CONFLICT, str(exc)))
+        raise EngineError(kind, message) from None
+    except asyncpg.ForeignKeyViolationError as exc:
+        raise EngineError(errors.IN_USE, f"still referenced: {exc.detail or exc}") from None
+    except asyncpg.CheckViolationError as exc:
+        raise EngineError(errors.INVALID, f"rejected by the database: {exc.constraint_name}") from None
+
+
+def _address(text: str) -> PciAddress | None:
+    return PciAddress.parse(text) if text else None
+
+
+def _nic(row: asyncpg.Record) -> Nic:
+    return Nic(
+        id=str(row["id"]),
+        vm_id=str(row["vm_id"]),
+        name=row["name"],
+        mac=row["mac"],
+        model=row["model"],
+        profile_id=str(row["vnic_profile_id"]) if row["vnic_profile_id"] else None,
+        linked=row["linked"],
+        plugged=row["active"],
+        address=_address(row["address"]),
+        alias=row["alias"],
+        boot_order=row["boot_order"],
+        network_name=row["network_name"],
+        bridge=row["bridge"],
+        port_mirroring=row["port_mirroring"],
+    )
+
+
+def _vm(row: asyncpg.Record) -> Vm:
+    return Vm(
+        id=str(row["id"]),
+        name=row["name"],
+        cluster_id=str(row["cluster_id"]),
+        os_type=row["os_type"],
+        status=row["status"],
+        memory_bytes=row["memory_bytes"],
+        host_id=str(row["run_on_host_id"]) if row["run_on_host_id"] else None,
+        kernel=row["kernel"],
+        initrd=row["initrd"],
+        cmdline=row["cmdline"],
+        custom_properties=json.loads(row["custom_properties"]),
+    )
+
+
+class Repository:
+    def __init__(self, conn: asyncpg.Connection):
+        self.conn = conn
+
+    # -- clusters, hosts, networks, profiles -------------------------------------------------
+    async def add_cluster(self, name: str, version: Version, description: str = "") -> Cluster:
+        cluster = Cluster(str(uuid.uuid4()), name, version, description)
+        with constraint_errors():
+            await self.conn.execute(
+                "INSERT INTO clusters (id, name, compat_major, compat_minor, description) VALUES ($1, $2, $3, $4, $5)",
+                cluster.id, name, version.major, version.minor, description,
+            )  # fmt: skip
+        return cluster
+
+    async def clusters(self, cluster_id: str | None = None) -> list[Cluster]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM clusters WHERE $1::uuid IS NULL OR id = $1 ORDER BY name", _uuid_or_none(cluster_id)
+        )
+        return [
+            Cluster(str(r["id"]), r["name"], Version(r["compat_major"], r["compat_minor"]), r["description"])
+            for r in rows
+        ]
+
+    async def cluster(self, cluster_id: str) -> Cluster:
+        found = await self.clusters(_require_uuid(cluster_id, errors.CLUSTER_NOT_FOUND, "cluster"))
+        if not found:
+            raise EngineError(errors.CLUSTER_NOT_FOUND, f"no cluster with id {cluster_id}")
+        return found[0]
+
+    async def add_host(self, name: str, cluster_id: str, address: str, port: int) -> Host:
+        host = Host(str(uuid.uuid4()), name, cluster_id, address, port, "up")
+        with constraint_errors():
+            await self.conn.execute(
+                "INSERT INTO hosts (id, name, cluster_id, address, port, status) VALUES ($1, $2, $3, $4, $5, $6)",
+                host.id, name, cluster_id, address, port, host.status,
+            )  # fmt: skip
+        return host
+
+    async def hosts(self, host_id: str | None = None) -> list[Host]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM hosts WHERE $1::uuid IS NULL OR id = $1 ORDER BY name", _uuid_or_none(host_id)
+        )
+        return [Host(str(r["id"]), r["name"], str(r["cluster_id"]), r["address"], r["port"], r["status"]) for r in rows]
+
+    async def host(self, host_id: str) -> Host:
+        found = await self.hosts(_require_uuid(host_id, errors.HOST_NOT_FOUND, "host"))
+        if not found:
+            raise EngineError(errors.HOST_NOT_FOUND, f"no host with id {host_id}")
+        return found[0]
+
+    async def add_network(self, name: str, cluster_id: str, bridge: str) -> tuple[Network, VnicProfile]:
+        """A network and its default vNIC profile of the same name (as oVirt creates)."""
+        network = Network(str(uuid.uuid4()), name, cluster_id, bridge)
+        profile = VnicProfile(str(uuid.uuid4()), name, network.id)
+        with constraint_errors():
+            await self.conn.execute(
+                "INSERT INTO networks (id, cluster_id, name, bridge) VALUES ($1, $2, $3, $4)",
+                network.id, cluster_id, name, bridge,
+            )  # fmt: skip
+            await self.conn.execute(
+                "INSERT INTO vnic_profiles (id, network_id, name) VALUES ($1, $2, $3)", profile.id, network.id, name
+            )
+        return network, profile
+
+    async def networks(self, network_id: str | None = None) -> list[Network]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM networks WHERE $1::uuid IS NULL OR id = $1 ORDER BY name", _uuid_or_none(network_id)
+        )
+        return [Network(str(r["id"]), r["name"], str(r["cluster_id"]), r["bridge"]) for r in rows]
+
+    async def network(self, network_id: str) -> Network:
+        found = await self.networks(_require_uuid(network_id, errors.NETWORK_NOT_FOUND, "network"))
+        if not found:
+            raise EngineError(errors.NETWORK_NOT_FOUND, f"no network with id {network_id}")
+        return found[0]
+
+    async def profiles(self, profile_id: str | None = None) -> list[VnicProfile]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM vnic_profiles WHERE $1::uuid IS NULL OR id = $1 ORDER BY name", _uuid_or_none(profile_id)
+        )
+        return [VnicProfile(str(r["id"]), r["name"], str(r["network_id"]), r["port_mirroring"]) for r in rows]
+
+    async def profile(self, profile_id: str) -> VnicProfile:
+        found = await self.profiles(_require_uuid(profile_id, errors.PROFILE_NOT_FOUND, "vNIC profile"))
+        if not found:
+            raise EngineError(errors.PROFILE_NOT_FOUND, f"no vNIC profile with id {profile_id}")
+        return found[0]
+
+    # -- VMs ---------------------------------------------------------------------------------
+    async def add_vm(self, vm: Vm) -> None:
+        with constraint_errors():
+            await self.conn.execute(
+                """INSERT INTO vms (id, name, cluster_id, os_type, status, memory_bytes, kernel, initrd, cmdline,
+                                    custom_properties)
+                   VALUES ($1, $2, $3, $4, 'down', $5, $6, $7, $8, $9)""",
+                vm.id, vm.name, vm.cluster_id, vm.os_type, vm.memory_bytes, vm.kernel, vm.initrd, vm.cmdline,
+                json.dumps(vm.custom_properties),
+            )  # fmt: skip
+
+    async def vms(self, vm_id: str | None = None, name: str | None = None) -> list[Vm]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM vms WHERE ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR name = $2) ORDER BY name",
+            _uuid_or_none(vm_id), name,
+        )  # fmt: skip
+        return [_vm(r) for r in rows]
+
+    async def vm(self, vm_id: str, *, lock: bool = False) -> Vm:
+        """The VM; with ``lock``, hold its row lock until the transaction ends."""
+        key = _require_uuid(vm_id, errors.VM_NOT_FOUND, "VM")
+        row = await self.conn.fetchrow(f"SELECT * FROM vms WHERE id = $1{' FOR UPDATE' if lock else ''}", key)
+        if row is None:
+            raise EngineError(errors.VM_NOT_FOUND, f"no VM with id {vm_id}")
+        return _vm(row)
+
+    async def set_vm_status(self, vm_id: str, status: str, host_id: str | None) -> None:
+        await self.conn.execute("UPDATE vms SET status = $2, run_on_host_id = $3 WHERE id = $1", vm_id, status, host_id)
+
+    async def remove_vm(self, vm_id: str) -> None:
+        await self.conn.execute("DELETE FROM vms WHERE id = $1", vm_id)
+
+    # -- NICs --------------------------------------------------------------------------------
+    async def nics(self, vm_id: str) -> list[Nic]:
+        rows = await self.conn.fetch(_NIC_SELECT + " WHERE v.vm_id = $1 ORDER BY v.name", vm_id)
+        return [_nic(r) for r in rows]
+
+    async def nic(self, vm_id: str, nic_id: str) -> Nic:
+        key = _require_uuid(nic_id, errors.NIC_NOT_FOUND, "NIC")
+        row = await self.conn.fetchrow(_NIC_SELECT + " WHERE v.vm_id = $1 AND v.id = $2", vm_id, key)
+        if row is None:
+            raise EngineError(errors.NIC_NOT_FOUND, f"VM has no NIC with id {nic_id}")
+        return _nic(row)
+
+    async def plugged_with_mac(self, mac: str) -> list[Nic]:
+        rows = await self.conn.fetch(_NIC_SELECT + " WHERE v.mac_addr = $1::macaddr AND v.active", mac)
+        return [_nic(r) for r in rows]
+
+    async def plugged_count(self, vm_id: str) -> int:
+        count: int = await self.conn.fetchval("SELECT count(*) FROM vm_device WHERE vm_id = $1 AND is_plugged", vm_id)
+        return count
+
+    async def used_macs(self) -> list[str]:
+        return [r["m"] for r in await self.conn.fetch("SELECT mac_addr::text AS m FROM vm_interface")]
+
+    async def mac_ranges(self) -> list[tuple[str, str]]:
+        rows = await self.conn.fetch("SELECT from_mac::text AS f, to_mac::text AS t FROM mac_pool_ranges ORDER BY id")
+        return [(r["f"], r["t"]) for r in rows]
+
+    async def insert_nic(self, nic: Nic) -> None:
+        with constraint_errors():
+            await self.conn.execute(
+                """INSERT INTO vm_device (device_id, vm_id, type, device, address, boot_order, is_plugged, alias)
+                   VALUES ($1, $2, 'interface', 'bridge', $3, $4, $5, $6)""",
+                nic.id, nic.vm_id, str(nic.address or ""), nic.boot_order, nic.plugged, nic.alias,
+            )  # fmt: skip
+            await self.conn.execute(
+                """INSERT INTO vm_interface (id, vm_id, name, mac_addr, model, vnic_profile_id, linked)
+                   VALUES ($1, $2, $3, $4::macaddr, $5, $6, $7)""",
+                nic.id, nic.vm_id, nic.name, nic.mac, nic.model, nic.profile_id, nic.linked,
+            )  # fmt: skip
+
+    async def update_nic(self, nic: Nic) -> None:
+        with constraint_errors():
+            await self.conn.execute(
+                """UPDATE vm_interface SET name = $2, mac_addr = $3::macaddr, model = $4, vnic_profile_id = $5,
+                          linked = $6 WHERE id = $1""",
+                nic.id, nic.name, nic.mac, nic.model, nic.profile_id, nic.linked,
+            )  # fmt: skip
+            await self.set_device(nic)
+
+    async def set_device(self, nic: Nic) -> None:
+        """Store the plugged flag, address and alias of a NIC's device."""
+        with constraint_errors():
+            await self.conn.execute(
+                "UPDATE vm_device SET is_plugged = $2, address = $3, alias = $4, boot_order = $5 WHERE device_id = $1",
+                nic.id, nic.plugged, str(nic.address or ""), nic.alias, nic.boot_order,
+            )  # fmt: skip
+
+    async def delete_nic(self, nic_id: str) -> None:
+        await self.conn.execute("DELETE FROM vm_device WHERE device_id = $1", nic_id)
+
+    # -- audit log ---------------------------------------------------------------------------
+    async def audit(
+        self, log_type: int, severity: str, message: str, user: str, vm: Vm | None = None, nic: Nic | None = None
+    ) -> None:
+        await self.conn.execute(
+            """INSERT INTO audit_log (log_type, severity, message, user_name, vm_id, vm_name, nic_id, nic_name)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+            log_type, severity, message, user, vm.id if vm else None, vm.name if vm else "",
+            nic.id if nic else None, nic.name if nic else "",
+        )  # fmt: skip
+
+    async def audit_entries(self, vm_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
+            """SELECT * FROM audit_log WHERE $1::uuid IS NULL OR vm_id = $1 ORDER BY id DESC LIMIT $2""",
+            _uuid_or_none(vm_id), limit,
+        )  # fmt: skip
+        return [dict(r) for r in rows]
+
+    # -- API sessions ------------------------------------------------------------------------
+    async def add_session(self, token: str, user: str, role: str, expires_at: datetime) -> None:
+        await self.conn.execute("DELETE FROM api_sessions WHERE expires_at < now()")
+        await self.conn.execute(
+            "INSERT INTO api_sessions (token, user_name, role, expires_at) VALUES ($1, $2, $3, $4)",
+            token, user, role, expires_at,
+        )  # fmt: skip
+
+    async def session(self, token: str) -> tuple[str, str] | None:
+        row = await self.conn.fetchrow(
+            "SELECT user_name, role FROM api_sessions WHERE token = $1 AND expires_at > now()", token
+        )
+        return (row["user_name"], row["role"]) if row else None
+
+
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return uuid.UUID(int=0)  # matches nothing
+
+
+def _require_uuid(value: str, kind: errors.ErrorKind, what: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise EngineError(kind, f"no {what} with id {value}") from None

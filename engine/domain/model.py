@@ -1,0 +1,101 @@
+"""The engine's objects, as the use cases see them (pure values, no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared_schema.nic import PciAddress
+
+# VM statuses (oVirt's, lower case as in API v4).
+DOWN, UP, POWERING_UP, POWERING_DOWN = "down", "up", "powering_up", "powering_down"
+RUNNING = frozenset({UP, POWERING_UP})  # a plug reaches the host only in these
+
+
+@dataclass(frozen=True)
+class Version:
+    major: int
+    minor: int
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+    def at_least(self, other: Version) -> bool:
+        return (self.major, self.minor) >= (other.major, other.minor)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    id: str
+    name: str
+    version: Version
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Host:
+    id: str
+    name: str
+    cluster_id: str
+    address: str
+    port: int
+    status: str
+
+
+@dataclass(frozen=True)
+class Network:
+    id: str
+    name: str
+    cluster_id: str
+    bridge: str
+
+
+@dataclass(frozen=True)
+class VnicProfile:
+    id: str
+    name: str
+    network_id: str
+    port_mirroring: bool = False
+
+
+@dataclass(frozen=True)
+class Vm:
+    id: str
+    name: str
+    cluster_id: str
+    os_type: str
+    status: str
+    memory_bytes: int
+    host_id: str | None = None
+    kernel: str = ""
+    initrd: str = ""
+    cmdline: str = ""
+    custom_properties: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def running(self) -> bool:
+        return self.status in RUNNING
+
+
+@dataclass(frozen=True)
+class Nic:
+    """A VM's network interface: a vm_interface row with its vm_device (plugged, address)."""
+
+    id: str
+    vm_id: str
+    name: str
+    mac: str
+    model: str
+    profile_id: str | None
+    linked: bool
+    plugged: bool
+    address: PciAddress | None = None
+    alias: str = ""
+    boot_order: int = 0
+    # Filled by the repository from the profile and network, for calls to hosts.
+    network_name: str = ""
+    bridge: str = ""
+    port_mirroring: bool = False
+
+    def changed(self, **changes: Any) -> Nic:
+        return Nic(**{**self.__dict__, **changes})

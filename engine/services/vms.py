@@ -1,0 +1,94 @@
+"""VM use cases: add, remove, run (only the plugged NICs go to the host), stop."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from engine.domain import errors, rules
+from engine.domain.errors import EngineError
+from engine.domain.model import DOWN, UP, Vm
+from engine.services.context import Context
+from engine.services.hosts_calls import alias_of, vm_spec
+from shared_schema import errors as wire
+from shared_schema.nic import PciAddress
+
+log = logging.getLogger(__name__)
+
+# oVirt audit log types.
+AUDIT_RUN, AUDIT_RUN_FAILED, AUDIT_STOP, AUDIT_ADD, AUDIT_REMOVE = 153, 54, 33, 34, 113
+
+
+async def add_vm(ctx: Context, user: str, vm: Vm) -> Vm:
+    rules.os_type_known(vm.os_type)
+    if vm.memory_bytes < 16 * 1024 * 1024:
+        raise EngineError(errors.INVALID, f"memory must be at least 16 MiB, got {vm.memory_bytes} bytes")
+    created = Vm(**{**vm.__dict__, "id": str(uuid.uuid4()), "status": DOWN, "host_id": None})
+    async with ctx.transaction() as repo:
+        await repo.cluster(created.cluster_id)
+        await repo.add_vm(created)
+    await ctx.audit(AUDIT_ADD, "normal", f"VM {created.name} was created.", user, created)
+    return created
+
+
+async def remove_vm(ctx: Context, user: str, vm_id: str) -> None:
+    async with ctx.transaction() as repo:
+        vm = await repo.vm(vm_id, lock=True)
+        if vm.status != DOWN:
+            raise EngineError(errors.VM_STATUS_ILLEGAL, f"VM {vm.name} is {vm.status}; stop it before removing it")
+        await repo.remove_vm(vm.id)
+    await ctx.audit(AUDIT_REMOVE, "normal", f"VM {vm.name} was removed.", user)
+
+
+async def run_vm(ctx: Context, user: str, vm_id: str, host_id: str | None = None) -> Vm:
+    vm: Vm | None = None
+    try:
+        async with ctx.transaction() as repo:
+            vm = await repo.vm(vm_id, lock=True)
+            if vm.status != DOWN:
+                raise EngineError(errors.VM_STATUS_ILLEGAL, f"VM {vm.name} is {vm.status}, not down")
+            hosts = [await repo.host(host_id)] if host_id else await repo.hosts()
+            candidates = [h for h in hosts if h.cluster_id == vm.cluster_id and h.status == "up"]
+            if not candidates:
+                raise EngineError(errors.NO_HOST, f"no host that is up in the cluster of VM {vm.name}")
+            host = candidates[0]
+            nics = await repo.nics(vm.id)
+            # Run VM: only the activated NICs go to the host.
+            started = await ctx.call_host(host, errors.RUN_VM_FAILED, "VM.create", **vm_spec(vm, nics))
+            placed = {n["alias"]: n for n in started.get("nics", [])}
+            for nic in nics:
+                reported = placed.get(alias_of(nic))
+                if nic.plugged and reported:
+                    address = PciAddress.parse(reported["address"]) if reported.get("address") else None
+                    await repo.set_device(nic.changed(alias=reported["alias"], address=address))
+            await repo.set_vm_status(vm.id, UP, host.id)
+    except EngineError as exc:
+        await ctx.audit(
+            AUDIT_RUN_FAILED, "error", f"Failed to run VM {vm.name if vm else vm_id}: {exc.detail}", user, vm
+        )
+        raise
+    await ctx.audit(AUDIT_RUN, "normal", f"VM {vm.name} started on host {host.name}.", user, vm)
+    return await _reload(ctx, vm.id)
+
+
+async def stop_vm(ctx: Context, user: str, vm_id: str) -> Vm:
+    async with ctx.transaction() as repo:
+        vm = await repo.vm(vm_id, lock=True)
+        if vm.status == DOWN:
+            return vm
+        if vm.host_id:
+            host = await repo.host(vm.host_id)
+            try:
+                await ctx.call_host(host, errors.STOP_VM_FAILED, "VM.destroy", vmId=vm.id)
+            except EngineError as exc:
+                if exc.data.get("hostCode") != wire.NO_VM.code:
+                    raise
+                log.warning("VM %s was not running on host %s any more", vm.name, host.name)
+        await repo.set_vm_status(vm.id, DOWN, None)
+    await ctx.audit(AUDIT_STOP, "normal", f"VM {vm.name} was stopped.", user, vm)
+    return await _reload(ctx, vm.id)
+
+
+async def _reload(ctx: Context, vm_id: str) -> Vm:
+    async with ctx.transaction() as repo:
+        return await repo.vm(vm_id)
