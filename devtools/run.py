@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -18,9 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-import jsonrpcclient
-
-from devtools import guest, netdev
+from devtools import demo, netdev
 from devtools.pg import Cluster
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -88,32 +87,15 @@ def _database(state: dict[str, object]) -> str:
     return cluster.url("engine")
 
 
-def _rpc(method: str, **params: object) -> object:
-    """One JSON-RPC call to the agent this run started; its result, or RuntimeError with its message."""
-    body = json.dumps(jsonrpcclient.request(method, params=params)).encode()
-    request = urllib.request.Request(f"http://{AGENT_LISTEN}/jsonrpc", body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as resp:
-        answer = jsonrpcclient.parse(json.loads(resp.read()))
-    if isinstance(answer, jsonrpcclient.Error):
-        raise RuntimeError(f"agent: {method}: {answer.message}")
-    return answer.result
-
-
-def _demo_vm(state: dict[str, object]) -> str:
-    """Start the demo VM through the agent's VM.create (unless it runs); return its id."""
-    console = RUN_DIR / "demo-console.log"
-    spec = guest.spec(DEMO_VM, console)
-    running = _rpc("Host.getAllVmStats")
-    if isinstance(running, list) and any(vm["vmId"] == spec.vm_id for vm in running):
-        _log(f"demo VM {DEMO_VM} already running")
-        return spec.vm_id
-    console.unlink(missing_ok=True)
-    _rpc("VM.create", **spec.to_params())
-    state["vm"] = DEMO_VM
-    _save(state)
-    guest.wait_for_console(console, guest.READY_MARKER)
-    _log(f"demo VM {DEMO_VM} booted (serial console: {console})")
-    return spec.vm_id
+def _admin_password() -> str:
+    """ENGINE_ADMIN_PASSWORD, or one generated once for this checkout and kept in .run/."""
+    if os.environ.get("ENGINE_ADMIN_PASSWORD"):
+        return os.environ["ENGINE_ADMIN_PASSWORD"]
+    stored = RUN_DIR / "admin-password"
+    if not stored.exists():
+        stored.write_text(secrets.token_urlsafe(12))
+        stored.chmod(0o600)
+    return stored.read_text().strip()
 
 
 def up() -> None:
@@ -124,7 +106,8 @@ def up() -> None:
     database_url = _database(state)
     netdev.ensure_bridge(DEMO_BRIDGE)
     _log(f"bridge {DEMO_BRIDGE} (no IP address) is up")
-    env = {**os.environ, "DATABASE_URL": database_url}
+    password = _admin_password()
+    env = {**os.environ, "DATABASE_URL": database_url, "ENGINE_ADMIN_PASSWORD": password}
     agent = _spawn("vdsm_agent", ["--listen", AGENT_LISTEN, "--libvirt-uri", LIBVIRT_URI], env)
     state["agent"] = agent.pid
     engine = _spawn("engine", ["--listen", ENGINE_LISTEN], env)
@@ -133,21 +116,38 @@ def up() -> None:
     ping = b'{"jsonrpc": "2.0", "method": "Host.ping", "id": 1}'
     _wait_http(f"http://{AGENT_LISTEN}/jsonrpc", ping, 30, agent)
     _wait_http(f"http://{ENGINE_LISTEN}/health", None, 30, engine)
-    vm_id = _demo_vm(state)
-    nic = {"type": "interface", "device": "bridge", "network": DEMO_BRIDGE, "macAddr": "52:54:00:de:00:01",
-           "nicModel": "pv", "id": "demo1"}  # fmt: skip
-    plug = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "VM.hotplugNic", "params": {"vmId": vm_id, "nic": nic}})
+    api = demo.Api(f"http://{ENGINE_LISTEN}", password)
+    vm = demo.ensure_demo(api, AGENT_LISTEN, DEMO_BRIDGE, RUN_DIR / "demo-console.log", LIBVIRT_URI)
+    state["vm"] = vm["id"]
+    _save(state)
+    _log(f"demo VM {DEMO_VM} is up (serial console: {RUN_DIR / 'demo-console.log'})")
+    base = f"http://{ENGINE_LISTEN}/ovirt-engine/api"
     print(
         "\nUp and running:\n"
-        f"  engine          http://{ENGINE_LISTEN}/        (health: /health)\n"
+        f"  REST API        {base}   (also under /api; OpenAPI: {base}/openapi.json)\n"
+        f"  login           admin@internal / {password}\n"
         f"  agent JSON-RPC  http://{AGENT_LISTEN}/jsonrpc\n"
-        f"  demo VM         {DEMO_VM} ({vm_id}) on {LIBVIRT_URI}, bridge {DEMO_BRIDGE}\n"
+        f"  demo VM         {DEMO_VM} ({vm['id']}) on {LIBVIRT_URI}, network 'demo' on bridge {DEMO_BRIDGE}\n"
         f"  logs            {RUN_DIR}/*.log\n"
-        f"Hot-plug a NIC into the demo VM through the agent:\n"
-        f"  curl -s http://{AGENT_LISTEN}/jsonrpc -H 'Content-Type: application/json' -d '{plug}'\n"
+        "Try it:\n"
+        f"  TOKEN=$(curl -s -d grant_type=password -d scope=ovirt-app-api -d username=admin@internal "
+        f"-d password={password} http://{ENGINE_LISTEN}/ovirt-engine/sso/oauth/token | python3 -c "
+        "'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
+        f"  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' "
+        f'-d \'{{"name": "nic2", "vnic_profile": {{"id": "{vm["profile_id"]}"}}}}\' {base}/vms/{vm["id"]}/nics\n'
         "Ctrl-C stops everything this run started (or `make stop` from another shell).",
         flush=True,
     )
+
+
+def _stop_demo_vm(state: dict[str, object]) -> None:
+    """Stop the demo VM through the engine, so that its database says 'down' too."""
+    try:
+        demo.Api(f"http://{ENGINE_LISTEN}", _admin_password()).call("POST", f"/vms/{state['vm']}/stop")
+        _log("stopped the demo VM")
+    except (OSError, RuntimeError) as exc:
+        _log(f"could not stop the demo VM through the engine ({exc}); destroying it in libvirt")
+        subprocess.run(["virsh", "-q", "-c", LIBVIRT_URI, "destroy", str(state["vm"])], capture_output=True)
 
 
 def down() -> None:
@@ -155,6 +155,8 @@ def down() -> None:
     if not STATE.exists():
         return
     state = json.loads(STATE.read_text())
+    if state.get("vm"):
+        _stop_demo_vm(state)
     for name, marker in (("engine", "engine"), ("agent", "vdsm_agent")):
         pid = state.get(name)
         if isinstance(pid, int) and _ours(pid, marker):
@@ -164,9 +166,6 @@ def down() -> None:
                     break
                 time.sleep(0.1)
             _log(f"stopped {name} (pid {pid})")
-    if state.get("vm"):
-        subprocess.run(["virsh", "-q", "-c", LIBVIRT_URI, "destroy", str(state["vm"])], capture_output=True)
-        _log(f"stopped demo VM {state['vm']}")
     if state.get("postgres"):
         Cluster(Path(str(state["postgres"]))).stop()
         _log("stopped the private PostgreSQL cluster")
