@@ -132,9 +132,13 @@ def vm_from_body(body: Json) -> Vm:
     os_ = _get(body, "os", dict, "") or {}
     memory = body.get("memory", 128 * 1024 * 1024)
     try:
-        memory = int(memory)
+        if isinstance(memory, bool):
+            raise ValueError
+        memory = int(memory)  # oVirt's JSON may send numbers as strings
+        if memory <= 0:
+            raise ValueError
     except (TypeError, ValueError):
-        raise EngineError(errors.INVALID, f"memory must be a number of bytes, got {memory!r}") from None
+        raise EngineError(errors.INVALID, f"memory must be a positive number of bytes, got {memory!r}") from None
     props = (_get(body, "custom_properties", dict, "") or {}).get("custom_property", [])
     if not isinstance(props, list) or not all(isinstance(p, dict) and isinstance(p.get("name"), str) for p in props):
         raise EngineError(errors.INVALID, "custom_properties.custom_property must be a list of {name, value}")
@@ -148,12 +152,14 @@ def vm_from_body(body: Json) -> Vm:
         kernel=_get(os_, "kernel", str, "os.") or "",
         initrd=_get(os_, "initrd", str, "os.") or "",
         cmdline=_get(os_, "cmdline", str, "os.") or "",
-        custom_properties={p["name"]: str(p.get("value", "")) for p in props},
+        custom_properties={p["name"]: "" if p.get("value") is None else str(p["value"]) for p in props},
     )
 
 
 def version_from_body(body: Json) -> Version:
-    version = _get(body, "version", dict, "") or {"major": 4, "minor": 7}
+    version = _get(body, "version", dict, "")
+    if version is None:
+        return Version(4, 7)
     try:
         return Version(int(version["major"]), int(version["minor"]))
     except (KeyError, TypeError, ValueError):

@@ -9,8 +9,8 @@
      ├── Unauthorized      401
      └── Forbidden         403
 
-Codes are stable: clients and the web page may rely on them.  ``ErrorKind.__init_subclass__``
-refuses two kinds with one code.
+Codes are stable: clients and the web page may rely on them.  ``kind()`` refuses two kinds
+with one code.
 """
 
 from __future__ import annotations

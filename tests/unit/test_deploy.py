@@ -22,3 +22,15 @@ def test_unit_is_type_notify_and_restarts_on_failure() -> None:
     assert unit["Service"]["Restart"] == "on-failure"
     assert "libvirtd.service" in unit["Unit"]["After"]
     assert "--config /etc/hotplug-nic/vdsm-agent.toml" in unit["Service"]["ExecStart"]
+
+
+def test_engine_example_config_loads_and_its_unit_migrates_first() -> None:
+    from engine.settings import EngineSettings
+    from engine.settings import build as build_engine
+
+    settings = build_engine(DEPLOY / "engine.toml", {})
+    assert settings.listen == EngineSettings().listen and settings.token_ttl == EngineSettings().token_ttl
+    unit = configparser.ConfigParser(strict=False)
+    unit.read(DEPLOY / "engine.service")
+    assert "engine migrate" in unit["Service"]["ExecStartPre"]
+    assert unit["Service"]["Restart"] == "on-failure"

@@ -100,7 +100,7 @@ def test_plug_is_refused_in_other_vm_statuses(status: str) -> None:
 
 
 def test_hotplug_needs_cluster_version_3_1() -> None:
-    assert rules.HOTPLUG_MIN_VERSION == Version(3, 1)
+    assert Version(3, 1) == rules.HOTPLUG_MIN_VERSION
 
 
 @pytest.mark.parametrize(("major", "minor"), [(3, 1), (3, 2), (4, 7)])
@@ -110,7 +110,9 @@ def test_hotplug_is_allowed_from_cluster_version_3_1(major: int, minor: int) -> 
 
 @pytest.mark.parametrize(("major", "minor"), [(3, 0), (2, 9)])
 def test_hotplug_is_refused_below_cluster_version_3_1(major: int, minor: int) -> None:
-    err = refused(lambda: rules.hotplug_supported(make_vm(), make_cluster(major, minor)), errors.HOTPLUG_CLUSTER_VERSION)
+    err = refused(
+        lambda: rules.hotplug_supported(make_vm(), make_cluster(major, minor)), errors.HOTPLUG_CLUSTER_VERSION
+    )
     assert err.kind.status == 409
     assert CLUSTER_NAME in err.detail
     assert f"{major}.{minor}" in err.detail  # the cluster's version
