@@ -44,6 +44,8 @@ def _oauth_error(status: int, error: str, description: str) -> web.Response:
 async def token(request: web.Request) -> web.Response:
 
     form = dict(await request.post()) if request.content_type != "application/json" else await request.json()
+    if not isinstance(form, dict):
+        return _oauth_error(400, "invalid_request", "send the token request as a form or a JSON object")
     if form.get("grant_type") != "password":
         return _oauth_error(400, "unsupported_grant_type", "only grant_type=password is supported")
     username, password = str(form.get("username", "")), str(form.get("password", ""))

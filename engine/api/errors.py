@@ -33,7 +33,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status in (404, 405):
             return fault(exc.status, "Not found" if exc.status == 404 else "Method not allowed",
-                         f"{request.method} {request.path} is not part of the API", "NOT_FOUND")  # fmt: skip
+                         f"{request.method} {request.path} is not part of the API",
+                         "NOT_FOUND" if exc.status == 404 else "METHOD_NOT_ALLOWED")  # fmt: skip
         raise
     except Exception:
         log.exception("%s %s failed", request.method, request.path)

@@ -93,7 +93,7 @@ def _get(body: Json, key: str, kind: type, where: str) -> Any:
     return value
 
 
-def _ref_id(body: Json, key: str) -> str | None:
+def ref_id(body: Json, key: str) -> str | None:
     ref = _get(body, key, dict, "")
     if ref is None:
         return None
@@ -118,7 +118,7 @@ def nic_fields(body: Json) -> tuple[NicFields, bool | None]:
         name=_get(body, "name", str, ""),
         model=_get(body, "interface", str, ""),
         mac=_get(mac, "address", str, "mac.") if mac else None,
-        profile_id=_ref_id(body, "vnic_profile"),
+        profile_id=ref_id(body, "vnic_profile"),
         linked=_bool(body.get("linked"), "linked"),
     )
     return fields, _bool(body.get("plugged"), "plugged")
@@ -126,7 +126,7 @@ def nic_fields(body: Json) -> tuple[NicFields, bool | None]:
 
 def vm_from_body(body: Json) -> Vm:
     name = _get(body, "name", str, "")
-    cluster_id = _ref_id(body, "cluster")
+    cluster_id = ref_id(body, "cluster")
     if not name or not cluster_id:
         raise EngineError(errors.INVALID, "a VM needs a name and a cluster (cluster.id)")
     os_ = _get(body, "os", dict, "") or {}
@@ -164,3 +164,18 @@ def version_from_body(body: Json) -> Version:
         return Version(int(version["major"]), int(version["minor"]))
     except (KeyError, TypeError, ValueError):
         raise EngineError(errors.INVALID, f"version must be {{major, minor}}, got {version!r}") from None
+
+
+def placement_host(body: Json) -> str | None:
+    """The host asked for in a start action: ``{"vm": {"placement_policy": {"hosts": {"host": [{"id"}]}}}}``."""
+    node: Any = body
+    for key in ("vm", "placement_policy", "hosts"):
+        node = node.get(key) if isinstance(node, dict) else None
+        if node is None:
+            return None
+    hosts = node.get("host") if isinstance(node, dict) else None
+    if not hosts:
+        return None
+    if not isinstance(hosts, list) or not isinstance(hosts[0], dict) or not isinstance(hosts[0].get("id"), str):
+        raise EngineError(errors.INVALID, "vm.placement_policy.hosts.host must be a list of {id}")
+    return str(hosts[0]["id"])

@@ -85,13 +85,13 @@ async def get_host(request: web.Request) -> web.Response:
 
 async def add_host(request: web.Request) -> web.Response:
     body = await _body(request)
-    cluster = body.get("cluster") or {}
     try:
         port = int(body.get("port", 54321))
     except (TypeError, ValueError):
         raise EngineError(errors.INVALID, f"port must be a number, got {body.get('port')!r}") from None
+    cluster_id = rep.ref_id(body, "cluster") or ""
     host = await inventory.add_host(
-        _ctx(request), str(body.get("name", "")), str(cluster.get("id", "")), str(body.get("address", "")), port
+        _ctx(request), str(body.get("name", "")), cluster_id, str(body.get("address", "")), port
     )
     return _ok(rep.host_json(_prefix(request), host), 201)
 
@@ -109,9 +109,9 @@ async def get_network(request: web.Request) -> web.Response:
 
 async def add_network(request: web.Request) -> web.Response:
     body = await _body(request)
-    cluster = body.get("cluster") or {}
+    cluster_id = rep.ref_id(body, "cluster") or ""
     network, _ = await inventory.add_network(
-        _ctx(request), str(body.get("name", "")), str(cluster.get("id", "")), str(body.get("bridge", ""))
+        _ctx(request), str(body.get("name", "")), cluster_id, str(body.get("bridge", ""))
     )
     return _ok(rep.network_json(_prefix(request), network), 201)
 
@@ -170,7 +170,7 @@ async def remove_vm(request: web.Request) -> web.Response:
 
 async def start_vm(request: web.Request) -> web.Response:
     body = await _body(request)
-    host_id = (body.get("vm", {}).get("placement_policy", {}).get("hosts", {}).get("host") or [{}])[0].get("id")
+    host_id = rep.placement_host(body)
     vm = await vms.run_vm(_ctx(request), _user(request), request.match_info["id"], host_id)
     return _ok({"status": "complete", "vm": rep.vm_json(_prefix(request), vm)})
 
@@ -242,6 +242,9 @@ ROUTES: list[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]]] 
 
 
 def add_routes(app: web.Application) -> None:
+    from engine.api.openapi import openapi  # imports this module: here, not at the top
+
     for prefix in PREFIXES:
         for method, path, handler in ROUTES:
             app.router.add_route(method, prefix + path, handler)
+        app.router.add_route("GET", f"{prefix}/openapi.json", openapi)

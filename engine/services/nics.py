@@ -106,6 +106,19 @@ async def _unplug(ctx: Context, repo: Repository, vm: Vm, cluster: Cluster, nic:
     return unplugged
 
 
+async def _audit_plug(repo: Repository, user: str, vm: Vm, nic: Nic) -> None:
+    """Recorded in the use case's own transaction, so entries keep the order of the VM lock."""
+    message = f"NIC {nic.name} was {'plugged into' if nic.plugged else 'unplugged from'} VM {vm.name}."
+    await repo.audit(PLUGGED if nic.plugged else UNPLUGGED, "normal", message, user, vm, nic)
+
+
+async def _audit_failure(
+    ctx: Context, user: str, log_type: int, what: str, vm: Vm | None, vm_id: str, nic: Nic | None, exc: EngineError
+) -> None:
+    """Recorded in a transaction of its own: the use case's own has rolled back."""
+    await ctx.audit(log_type, "error", f"Failed to {what} VM {vm.name if vm else vm_id}: {exc.detail}", user, vm, nic)
+
+
 async def add_nic(ctx: Context, user: str, vm_id: str, fields: NicFields, activate: bool = True) -> Nic:
     vm: Vm | None = None
     name = fields.name or ""
@@ -131,14 +144,12 @@ async def add_nic(ctx: Context, user: str, vm_id: str, fields: NicFields, activa
             nic = await _insert_with_mac(repo, nic, fields.mac)
             if activate:
                 nic = await _plug(ctx, repo, vm, cluster, nic)
+            await repo.audit(ADDED, "normal", f"NIC {nic.name} ({nic.mac}) was added to VM {vm.name}.", user, vm, nic)
+            if nic.plugged:
+                await _audit_plug(repo, user, vm, nic)
     except EngineError as exc:
-        await ctx.audit(
-            ADD_FAILED, "error", f"Failed to add NIC {name} to VM {vm.name if vm else vm_id}: {exc.detail}", user, vm
-        )
+        await _audit_failure(ctx, user, ADD_FAILED, f"add NIC {name} to", vm, vm_id, None, exc)
         raise
-    await ctx.audit(ADDED, "normal", f"NIC {nic.name} ({nic.mac}) was added to VM {vm.name}.", user, vm, nic)
-    if nic.plugged and vm.running:
-        await ctx.audit(PLUGGED, "normal", f"NIC {nic.name} was plugged into VM {vm.name}.", user, vm, nic)
     return nic
 
 
@@ -149,11 +160,7 @@ async def _insert_with_mac(repo: Repository, nic: Nic, requested: str | None) ->
         return with_mac
     # The lowest free MAC; another engine may take the same one at the same moment, so each
     # try runs in a savepoint and a taken MAC moves on to the next.
-    candidates = free_macs(await repo.mac_ranges(), await repo.used_macs())
-    for _ in range(20):
-        mac = next(candidates, None)
-        if mac is None:
-            break
+    for mac in free_macs(await repo.mac_ranges(), await repo.used_macs()):
         try:
             async with repo.conn.transaction():
                 await repo.insert_nic(nic.changed(mac=mac))
@@ -176,19 +183,17 @@ async def set_plugged(ctx: Context, user: str, vm_id: str, nic_id: str, plug: bo
                 return nic  # nothing to do, nothing changes
             cluster = await repo.cluster(vm.cluster_id)
             changed = await (_plug if plug else _unplug)(ctx, repo, vm, cluster, nic)
+            await _audit_plug(repo, user, vm, changed)
     except EngineError as exc:
-        verb, kind = ("plug", PLUG_FAILED) if plug else ("unplug", UNPLUG_FAILED)
-        what = nic.name if nic else nic_id
-        await ctx.audit(
-            kind, "error", f"Failed to {verb} NIC {what} of VM {vm.name if vm else vm_id}: {exc.detail}", user, vm, nic
-        )
+        what = f"{'plug' if plug else 'unplug'} NIC {nic.name if nic else nic_id} of"
+        await _audit_failure(ctx, user, PLUG_FAILED if plug else UNPLUG_FAILED, what, vm, vm_id, nic, exc)
         raise
-    message = f"NIC {changed.name} was {'plugged into' if plug else 'unplugged from'} VM {vm.name}."
-    await ctx.audit(PLUGGED if plug else UNPLUGGED, "normal", message, user, vm, changed)
     return changed
 
 
 async def update_nic(ctx: Context, user: str, vm_id: str, nic_id: str, fields: NicFields, plugged: bool | None) -> Nic:
+    """Apply field changes and, when asked, plug or unplug: all in one transaction, so a refused
+    plug leaves the fields unchanged too."""
     vm: Vm | None = None
     nic: Nic | None = None
     try:
@@ -199,22 +204,20 @@ async def update_nic(ctx: Context, user: str, vm_id: str, nic_id: str, fields: N
             if updated != nic:
                 rules.update_allowed(vm, nic)
                 await repo.update_nic(updated)
+                await repo.audit(
+                    UPDATED, "normal", f"NIC {updated.name} of VM {vm.name} was updated.", user, vm, updated
+                )
+            final = updated
+            if plugged is not None and plugged != updated.plugged:
+                cluster = await repo.cluster(vm.cluster_id)
+                final = await (_plug if plugged else _unplug)(ctx, repo, vm, cluster, updated)
+                await _audit_plug(repo, user, vm, final)
     except EngineError as exc:
-        what = nic.name if nic else nic_id
-        await ctx.audit(
-            UPDATE_FAILED,
-            "error",
-            f"Failed to update NIC {what} of VM {vm.name if vm else vm_id}: {exc.detail}",
-            user,
-            vm,
-            nic,
+        await _audit_failure(
+            ctx, user, UPDATE_FAILED, f"update NIC {nic.name if nic else nic_id} of", vm, vm_id, nic, exc
         )
         raise
-    if updated != nic:
-        await ctx.audit(UPDATED, "normal", f"NIC {updated.name} of VM {vm.name} was updated.", user, vm, updated)
-    if plugged is not None and plugged != updated.plugged:
-        return await set_plugged(ctx, user, vm_id, nic_id, plugged)
-    return updated
+    return final
 
 
 async def _apply_fields(repo: Repository, vm: Vm, nic: Nic, fields: NicFields) -> Nic:
@@ -246,15 +249,9 @@ async def remove_nic(ctx: Context, user: str, vm_id: str, nic_id: str) -> None:
             nic = await repo.nic(vm.id, nic_id)
             rules.remove_allowed(vm, nic)
             await repo.delete_nic(nic.id)
+            await repo.audit(REMOVED, "normal", f"NIC {nic.name} was removed from VM {vm.name}.", user, vm, nic)
     except EngineError as exc:
-        what = nic.name if nic else nic_id
-        await ctx.audit(
-            REMOVE_FAILED,
-            "error",
-            f"Failed to remove NIC {what} from VM {vm.name if vm else vm_id}: {exc.detail}",
-            user,
-            vm,
-            nic,
+        await _audit_failure(
+            ctx, user, REMOVE_FAILED, f"remove NIC {nic.name if nic else nic_id} from", vm, vm_id, nic, exc
         )
         raise
-    await ctx.audit(REMOVED, "normal", f"NIC {nic.name} was removed from VM {vm.name}.", user, vm, nic)

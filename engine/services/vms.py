@@ -27,7 +27,7 @@ async def add_vm(ctx: Context, user: str, vm: Vm) -> Vm:
     async with ctx.transaction() as repo:
         await repo.cluster(created.cluster_id)
         await repo.add_vm(created)
-    await ctx.audit(AUDIT_ADD, "normal", f"VM {created.name} was created.", user, created)
+        await repo.audit(AUDIT_ADD, "normal", f"VM {created.name} was created.", user, created)
     return created
 
 
@@ -37,7 +37,7 @@ async def remove_vm(ctx: Context, user: str, vm_id: str) -> None:
         if vm.status != DOWN:
             raise EngineError(errors.VM_STATUS_ILLEGAL, f"VM {vm.name} is {vm.status}; stop it before removing it")
         await repo.remove_vm(vm.id)
-    await ctx.audit(AUDIT_REMOVE, "normal", f"VM {vm.name} was removed.", user)
+        await repo.audit(AUDIT_REMOVE, "normal", f"VM {vm.name} was removed.", user, vm)
 
 
 async def run_vm(ctx: Context, user: str, vm_id: str, host_id: str | None = None) -> Vm:
@@ -62,12 +62,12 @@ async def run_vm(ctx: Context, user: str, vm_id: str, host_id: str | None = None
                     address = PciAddress.parse(reported["address"]) if reported.get("address") else None
                     await repo.set_device(nic.changed(alias=reported["alias"], address=address))
             await repo.set_vm_status(vm.id, UP, host.id)
+            await repo.audit(AUDIT_RUN, "normal", f"VM {vm.name} started on host {host.name}.", user, vm)
     except EngineError as exc:
         await ctx.audit(
             AUDIT_RUN_FAILED, "error", f"Failed to run VM {vm.name if vm else vm_id}: {exc.detail}", user, vm
         )
         raise
-    await ctx.audit(AUDIT_RUN, "normal", f"VM {vm.name} started on host {host.name}.", user, vm)
     return await _reload(ctx, vm.id)
 
 
@@ -85,7 +85,7 @@ async def stop_vm(ctx: Context, user: str, vm_id: str) -> Vm:
                     raise
                 log.warning("VM %s was not running on host %s any more", vm.name, host.name)
         await repo.set_vm_status(vm.id, DOWN, None)
-    await ctx.audit(AUDIT_STOP, "normal", f"VM {vm.name} was stopped.", user, vm)
+        await repo.audit(AUDIT_STOP, "normal", f"VM {vm.name} was stopped.", user, vm)
     return await _reload(ctx, vm.id)
 
 

@@ -1,0 +1,230 @@
+"""The API as an OpenAPI 3.0 document, served without a token at ``{prefix}/openapi.json``.
+
+Paths and methods come from ``routes.ROUTES`` (never written twice); ``_OPS`` describes each
+handler by name.  A route whose handler is not described makes :func:`document` fail, and so
+the test that compares the document with the routes the engine serves.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from engine.api import auth, routes
+
+Json = dict[str, Any]
+
+_FAULTS = {
+    400: "Invalid request: a malformed body, a missing or wrong field",
+    401: "Unauthorized: no bearer token, or an unknown or expired one",
+    403: "Forbidden: the user may read but not change anything",
+    404: "Not found: the object, or one the request refers to, does not exist",
+    409: "Operation failed: a rule refuses it in the current state, or a name or MAC is in use",
+    502: "Host failed: the host tried and failed; nothing was changed",
+    503: "Host not responding: nothing was changed",
+}
+
+# handler name: (summary, success status, response schema, request body schema, fault statuses).
+# 401 (every operation) and 403 (every change) are added by _operation.
+_OPS: dict[str, tuple[str, int, str, str | None, tuple[int, ...]]] = {
+    "api_root": ("The entry point: product information and links to the collections", 200, "ApiRoot", None, ()),
+    "list_clusters": ("List the clusters", 200, "ClusterList", None, ()),
+    "add_cluster": ("Add a cluster", 201, "Cluster", "ClusterInput", (400, 409)),
+    "get_cluster": ("Get a cluster", 200, "Cluster", None, (404,)),
+    "list_hosts": ("List the hosts", 200, "HostList", None, ()),
+    "add_host": ("Add a host; it is up if its agent answers a ping, else non_responsive", 201, "Host", "HostInput",
+                 (400, 404, 409)),
+    "get_host": ("Get a host", 200, "Host", None, (404,)),
+    "list_networks": ("List the networks", 200, "NetworkList", None, ()),
+    "add_network": ("Add a network on a bridge, with a vNIC profile of the same name", 201, "Network",
+                    "NetworkInput", (400, 404, 409)),
+    "get_network": ("Get a network", 200, "Network", None, (404,)),
+    "list_profiles": ("List the vNIC profiles", 200, "VnicProfileList", None, ()),
+    "get_profile": ("Get a vNIC profile", 200, "VnicProfile", None, (404,)),
+    "list_events": ("List the audit log, newest first (at most 200)", 200, "EventList", None, ()),
+    "list_vms": ("List the VMs", 200, "VmList", None, (400,)),
+    "add_vm": ("Add a VM; it is down", 201, "Vm", "VmInput", (400, 404, 409)),
+    "get_vm": ("Get a VM", 200, "Vm", None, (404,)),
+    "remove_vm": ("Remove a VM that is down, with its NICs", 200, "Empty", None, (404, 409)),
+    "start_vm": ("Run a VM on a host that is up in its cluster (the one given, else the first); "
+                 "only its plugged NICs go to the host", 200, "ActionResult", "StartVmInput",
+                 (400, 404, 409, 502, 503)),
+    "stop_vm": ("Stop a VM (nothing to do when it is down)", 200, "ActionResult", None, (404, 502, 503)),
+    "list_nics": ("List the NICs of a VM", 200, "NicList", None, (404,)),
+    "add_nic": ("Add a NIC to a VM and plug it, unless plugged is false (or ?activate=false)", 201, "Nic",
+                "NewNicInput", (400, 404, 409, 502, 503)),
+    "get_nic": ("Get a NIC of a VM", 200, "Nic", None, (404,)),
+    "update_nic": ("Change a NIC (not one plugged into a running VM); plugged plugs or unplugs it", 200, "Nic",
+                   "NicInput", (400, 404, 409, 502, 503)),
+    "remove_nic": ("Remove a NIC (not one plugged into a running VM)", 200, "Empty", None, (404, 409)),
+    "activate_nic": ("Plug a NIC: hot-plug when the VM is running", 200, "ActionResult", None,
+                     (400, 404, 409, 502, 503)),
+    "deactivate_nic": ("Unplug a NIC: hot-unplug when the VM is running", 200, "ActionResult", None,
+                       (404, 409, 502, 503)),
+}  # fmt: skip
+
+_QUERY: dict[str, list[tuple[str, Json, str]]] = {
+    "list_vms": [("search", {"type": "string", "example": "name=vm1"}, "only 'name=<VM name>' is supported")],
+    "list_events": [("vm", {"type": "string"}, "only the events of the VM with this id")],
+    "add_nic": [("activate", {"type": "boolean", "default": True}, "plug the NIC at once; the body's plugged wins")],
+}
+_PATH_PARAMS = {"id": "the object's id", "vm": "the VM's id", "nic": "the NIC's id"}
+
+
+def _ref(name: str) -> Json:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _list(items: Json) -> Json:
+    return {"type": "array", "items": items}
+
+
+def _enum(*values: str) -> Json:
+    return {"type": "string", "enum": list(values)}
+
+
+def _obj(props: Json, *optional: str) -> Json:
+    """An object whose properties are all required but ``optional``; more properties may appear."""
+    return {"type": "object", "properties": props, "required": [k for k in props if k not in optional]}
+
+
+def _in(props: Json, *required: str) -> Json:
+    """A request object: only ``required`` must be given."""
+    return {"type": "object", "properties": props, **({"required": list(required)} if required else {})}
+
+
+def _json(schema: Json, description: str) -> Json:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _schemas() -> Json:
+    s, i, b, link, rel = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}, _ref("Link"), _ref("RelLink")
+    named = {"id": s, "href": s, "name": s}
+    actions = _obj({"link": _list(rel)})
+    vm_status = _enum("down", "powering_up", "up", "powering_down", "paused", "migrating", "not_responding")
+    memory = {"type": "integer", "format": "int64", "description": "bytes"}
+    schemas: Json = {
+        "Link": _obj({"id": s, "href": s}),
+        "RelLink": _obj({"rel": s, "href": s}),
+        "IdRef": _obj({"id": s}),
+        "Version": _obj({"major": i, "minor": i}),
+        "ApiRoot": _obj({"product_info": _obj({"name": s, "vendor": s, "version": _ref("Version")}),
+                         "link": _list(rel)}),
+        "Cluster": _obj({**named, "description": s, "version": _ref("Version")}),
+        "Host": _obj({**named, "address": s, "port": i,
+                      "status": _enum("up", "maintenance", "non_responsive", "down"), "cluster": link}),
+        "Network": _obj({**named, "bridge": s, "cluster": link}),
+        "VnicProfile": _obj({**named, "port_mirroring": b, "network": link}),
+        "Vm": _obj({**named, "status": vm_status, "memory": memory, "cluster": link,
+                    "os": _obj({"type": s, "kernel": s, "initrd": s, "cmdline": s}),
+                    "custom_properties": _obj({"custom_property": _list(_obj({"name": s, "value": s}))}),
+                    "actions": actions, "link": _list(rel), "host": link}, "host"),
+        "PciAddress": _obj({"type": _enum("pci"), "domain": s, "bus": s, "slot": s, "function": s}),
+        "Nic": _obj({**named, "interface": s, "mac": _obj({"address": s}), "linked": b, "plugged": b,
+                     "vm": link, "actions": actions, "vnic_profile": link, "address": _ref("PciAddress")},
+                    "vnic_profile", "address"),
+        "Event": _obj({"id": s, "code": {"type": "integer", "description": "the oVirt audit log type"},
+                       "severity": _enum("normal", "warning", "error"), "description": s,
+                       "time": {"type": "string", "format": "date-time"}, "user": _obj({"user_name": s}),
+                       "vm": link, "nic": _obj({"id": s, "name": s})}, "vm", "nic"),
+        "ActionResult": {**_obj({"status": _enum("complete"), "nic": _ref("Nic"), "vm": _ref("Vm")}, "nic", "vm"),
+                         "oneOf": [{"required": ["nic"]}, {"required": ["vm"]}]},
+        "Empty": {"type": "object", "description": "an empty object"},
+        "Fault": _obj({"reason": s, "detail": s, "code": {"type": "string", "example": "VM_NOT_FOUND"},
+                       "data": {"type": "object"}}, "data"),
+        "Token": _obj({"access_token": s, "token_type": _enum("bearer"), "scope": s,
+                       "exp": {"type": "string", "description": "expiry, milliseconds since the epoch"}}),
+        "OAuthError": _obj({"error": s, "error_description": s}),
+        "TokenRequest": _in({"grant_type": _enum("password"), "scope": {"type": "string", "example": "ovirt-app-api"},
+                             "username": {"type": "string", "example": "admin@internal"}, "password": s},
+                            "grant_type", "username", "password"),
+        "ClusterInput": _in({"name": s, "description": s, "version": _ref("Version")}, "name"),
+        "HostInput": _in({"name": s, "address": s, "port": {"type": "integer", "minimum": 1, "maximum": 65535,
+                          "default": 54321}, "cluster": _ref("IdRef")}, "name", "address", "cluster"),
+        "NetworkInput": _in({"name": s, "bridge": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,15}$"},
+                             "cluster": _ref("IdRef")}, "name", "bridge", "cluster"),
+        "VmInput": _in({"name": s, "cluster": _ref("IdRef"),
+                        "os": _in({"type": {"type": "string", "default": "other"}, "kernel": s, "initrd": s,
+                                   "cmdline": s}),
+                        "memory": {**memory, "minimum": 16 * 2**20, "default": 128 * 2**20},
+                        "custom_properties": _in({"custom_property": _list(_in({"name": s, "value": s}, "name"))})},
+                       "name", "cluster"),
+        "StartVmInput": _in({"vm": _in({"placement_policy": _in({"hosts": _in({"host": _list(_ref("IdRef"))})})})}),
+        "NicInput": _in({"name": s, "interface": {"type": "string", "default": "virtio"},
+                         "mac": _in({"address": s}, "address"), "vnic_profile": _ref("IdRef"), "linked": b,
+                         "plugged": b}),
+        "NewNicInput": {"allOf": [_ref("NicInput")], "required": ["name", "vnic_profile"]},
+    }  # fmt: skip
+    for item, key in (("Cluster", "cluster"), ("Host", "host"), ("Network", "network"), ("Vm", "vm"),
+                      ("VnicProfile", "vnic_profile"), ("Nic", "nic"), ("Event", "event")):  # fmt: skip
+        schemas[f"{item}List"] = _obj({key: _list(_ref(item))})
+    return schemas
+
+
+def _operation(method: str, path: str, name: str) -> Json:
+    if name not in _OPS:
+        raise LookupError(f"{method} {path}: handler {name} is not described in engine/api/openapi.py")
+    summary, status, answer, body, faults = _OPS[name]
+    what = {200: "OK", 201: "Created"}[status]
+    op: Json = {
+        "operationId": name,
+        "summary": summary,
+        "tags": ["nics" if "/nics" in path else path.split("/")[1] if path else "api"],
+        "responses": {str(status): _json(_ref(answer), what)},
+    }
+    params = [{"name": p, "in": "path", "required": True, "description": _PATH_PARAMS.get(p, p),
+               "schema": {"type": "string"}} for p in re.findall(r"\{(\w+)\}", path)]  # fmt: skip
+    params += [{"name": q, "in": "query", "description": d, "schema": sch} for q, sch, d in _QUERY.get(name, [])]
+    if params:
+        op["parameters"] = params
+    if body:
+        content = {"application/json": {"schema": _ref(body)}}
+        op["requestBody"] = {"required": body != "StartVmInput", "content": content}
+    for code in sorted({*faults, 401, *(() if method == "GET" else (403,))}):
+        op["responses"][str(code)] = {"$ref": f"#/components/responses/Fault{code}"}
+    return op
+
+
+def document(prefix: str) -> dict[str, Any]:
+    """The OpenAPI 3.0.3 document of the API under ``prefix`` ('/ovirt-engine/api' or '/api')."""
+    paths: Json = {}
+    for method, path, handler in routes.ROUTES:
+        paths.setdefault(prefix + path, {})[method.lower()] = _operation(method, path, handler.__name__)
+    paths[f"{prefix}/openapi.json"] = {"get": {
+        "operationId": "openapi", "summary": "This document (no token needed)", "tags": ["api"], "security": [],
+        "responses": {"200": _json({"type": "object"}, "The OpenAPI 3.0 document")}}}  # fmt: skip
+    form = {"schema": _ref("TokenRequest")}
+    paths[auth.TOKEN_PATH] = {"post": {
+        "operationId": "token", "summary": "Log in (oVirt SSO): a bearer token for the other operations",
+        "tags": ["auth"], "security": [],
+        "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": form,
+                                                      "application/json": form}},
+        "responses": {"200": _json(_ref("Token"), "The token"),
+                      "400": _json({"oneOf": [_ref("OAuthError"), _ref("Fault")]},
+                                     "grant_type is not password (an OAuth error); a malformed JSON body (a fault)"),
+                      "401": _json(_ref("OAuthError"), "Wrong username or password")}}}  # fmt: skip
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "hotplug-nic engine",
+            "version": "4.7",
+            "description": "Hot-plug NICs into VMs; JSON shaped like oVirt's REST API v4. "
+            f"Log in at {auth.TOKEN_PATH}, then send 'Authorization: Bearer <token>'.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": _schemas(),
+            "responses": {f"Fault{code}": _json(_ref("Fault"), text) for code, text in _FAULTS.items()},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """GET {prefix}/openapi.json: the document for the prefix the request came by."""
+    prefix = next((p for p in routes.PREFIXES if request.path.startswith(p + "/")), routes.PREFIXES[-1])
+    return web.json_response(document(prefix))
