@@ -124,6 +124,7 @@ def up() -> None:
     base = f"http://{ENGINE_LISTEN}/ovirt-engine/api"
     print(
         "\nUp and running:\n"
+        f"  admin page      http://{ENGINE_LISTEN}/\n"
         f"  REST API        {base}   (also under /api; OpenAPI: {base}/openapi.json)\n"
         f"  login           admin@internal / {password}\n"
         f"  agent JSON-RPC  http://{AGENT_LISTEN}/jsonrpc\n"

@@ -14,6 +14,7 @@ from aiohttp import web
 from engine.adapters import migrations
 from engine.adapters.agent_client import AgentClients
 from engine.api import auth, routes
+from engine.api import web as admin_page
 from engine.api.errors import error_middleware
 from engine.api.keys import CONTEXT, POOL, SETTINGS
 from engine.services.context import Context
@@ -47,4 +48,5 @@ def create_app(settings: EngineSettings) -> web.Application:
     app.router.add_get("/health", health)
     app.router.add_post(auth.TOKEN_PATH, auth.token)
     routes.add_routes(app)
+    admin_page.add_routes(app)
     return app

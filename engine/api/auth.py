@@ -83,5 +83,5 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     user, role = session
     if role != "admin" and request.method not in _READ_METHODS:
         raise EngineError(errors.FORBIDDEN, f"user {user} may read but not change anything")
-    request["user"] = user
+    request["user"], request["role"] = user, role
     return await handler(request)

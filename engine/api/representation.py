@@ -42,7 +42,7 @@ def profile_json(prefix: str, p: VnicProfile) -> Json:
             "network": link(prefix, "networks", p.network_id)}  # fmt: skip
 
 
-def vm_json(prefix: str, vm: Vm) -> Json:
+def vm_json(prefix: str, vm: Vm, disabled: dict[str, str] | None = None) -> Json:
     body: Json = {
         **link(prefix, "vms", vm.id),
         "name": vm.name,
@@ -56,10 +56,13 @@ def vm_json(prefix: str, vm: Vm) -> Json:
     }
     if vm.host_id:
         body["host"] = link(prefix, "hosts", vm.host_id)
+    if disabled is not None:
+        body["disabled_actions"] = disabled
     return body
 
 
-def nic_json(prefix: str, nic: Nic) -> Json:
+def nic_json(prefix: str, nic: Nic, disabled: dict[str, str] | None = None) -> Json:
+    """``disabled``: action -> why the engine would refuse it now (an extension for the admin page)."""
     base = f"{prefix}/vms/{nic.vm_id}/nics/{nic.id}"
     body: Json = {
         "id": nic.id,
@@ -76,6 +79,8 @@ def nic_json(prefix: str, nic: Nic) -> Json:
         body["vnic_profile"] = link(prefix, "vnicprofiles", nic.profile_id)
     if nic.address:
         body["address"] = nic.address.to_params()
+    if disabled is not None:
+        body["disabled_actions"] = disabled
     return body
 
 

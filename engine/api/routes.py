@@ -12,8 +12,9 @@ from aiohttp import web
 
 from engine.api import representation as rep
 from engine.api.keys import CONTEXT
-from engine.domain import errors
+from engine.domain import errors, rules
 from engine.domain.errors import EngineError
+from engine.domain.model import Cluster, Nic, Vm
 from engine.services import inventory, nics, vms
 from engine.services.context import Context
 
@@ -49,7 +50,9 @@ async def api_root(request: web.Request) -> web.Response:
     p = _prefix(request)
     names = ("clusters", "hosts", "networks", "vnicprofiles", "vms", "events")
     product = {"name": "hotplug-nic engine", "vendor": "hotplug-nic", "version": {"major": 4, "minor": 7}}
-    return _ok({"product_info": product, "link": [{"rel": n, "href": f"{p}/{n}"} for n in names]})
+    user = {"user_name": _user(request), "role": request.get("role", "")}
+    return _ok({"product_info": product, "authenticated_user": user,
+                "link": [{"rel": n, "href": f"{p}/{n}"} for n in names]})  # fmt: skip
 
 
 # -- inventory --------------------------------------------------------------------------------
@@ -150,12 +153,16 @@ async def list_vms(request: web.Request) -> web.Response:
         name = value.strip()
     async with _ctx(request).transaction() as repo:
         found = await repo.vms(name=name)
-    return _ok(rep.collection("vm", [rep.vm_json(_prefix(request), v) for v in found]))
+    return _ok(rep.collection("vm", [_vm_json(request, v) for v in found]))
+
+
+def _vm_json(request: web.Request, vm: Vm) -> dict[str, Any]:
+    return rep.vm_json(_prefix(request), vm, _read_only(request) or rules.vm_action_refusals(vm))
 
 
 async def get_vm(request: web.Request) -> web.Response:
     async with _ctx(request).transaction() as repo:
-        return _ok(rep.vm_json(_prefix(request), await repo.vm(request.match_info["id"])))
+        return _ok(_vm_json(request, await repo.vm(request.match_info["id"])))
 
 
 async def add_vm(request: web.Request) -> web.Response:
@@ -181,17 +188,31 @@ async def stop_vm(request: web.Request) -> web.Response:
 
 
 # -- NICs -------------------------------------------------------------------------------------
+def _read_only(request: web.Request) -> dict[str, str] | None:
+    if request.get("role") == "admin":
+        return None
+    why = f"user {_user(request)} may only read"
+    return {a: why for a in ("activate", "deactivate", "edit", "remove", "start", "stop")}
+
+
+def _nic_json(request: web.Request, vm: Vm, cluster: Cluster, nic: Nic) -> dict[str, Any]:
+    disabled = _read_only(request) or rules.nic_action_refusals(vm, cluster, nic)
+    return rep.nic_json(_prefix(request), nic, disabled)
+
+
 async def list_nics(request: web.Request) -> web.Response:
     async with _ctx(request).transaction() as repo:
         vm = await repo.vm(request.match_info["vm"])
+        cluster = await repo.cluster(vm.cluster_id)
         found = await repo.nics(vm.id)
-    return _ok(rep.collection("nic", [rep.nic_json(_prefix(request), n) for n in found]))
+    return _ok(rep.collection("nic", [_nic_json(request, vm, cluster, n) for n in found]))
 
 
 async def get_nic(request: web.Request) -> web.Response:
     async with _ctx(request).transaction() as repo:
         vm = await repo.vm(request.match_info["vm"])
-        return _ok(rep.nic_json(_prefix(request), await repo.nic(vm.id, request.match_info["nic"])))
+        cluster = await repo.cluster(vm.cluster_id)
+        return _ok(_nic_json(request, vm, cluster, await repo.nic(vm.id, request.match_info["nic"])))
 
 
 async def add_nic(request: web.Request) -> web.Response:

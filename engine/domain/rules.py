@@ -5,6 +5,8 @@ Pure functions over domain values; the services call them before changing anythi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from engine.domain import errors
 from engine.domain.errors import EngineError
 from engine.domain.model import DOWN, POWERING_DOWN, RUNNING, Cluster, Host, Network, Nic, Version, Vm
@@ -107,3 +109,36 @@ def network_on_host(network_name: str, cluster: Cluster, host: Host) -> None:
             errors.NETWORK_NOT_IN_CLUSTER,
             f"host {host.name} is not in cluster {cluster.name}, which network {network_name} belongs to",
         )
+
+
+def _refusal(*checks: Callable[[], None]) -> str:
+    for check in checks:
+        try:
+            check()
+        except EngineError as exc:
+            return exc.detail
+    return ""
+
+
+def nic_action_refusals(vm: Vm, cluster: Cluster, nic: Nic) -> dict[str, str]:
+    """Why each NIC action would be refused now, by the rules above: what a page needs to
+    enable its buttons exactly as the engine decides.  Actions that are allowed are absent."""
+
+    def plug_rules() -> None:
+        vm_status_allows_plug(vm)
+        if vm.running:
+            hotplug_supported(vm, cluster)
+
+    reasons = {
+        "activate": f"NIC {nic.name} is already plugged" if nic.plugged else _refusal(plug_rules),
+        "deactivate": _refusal(plug_rules) if nic.plugged else f"NIC {nic.name} is not plugged",
+        "edit": _refusal(lambda: update_allowed(vm, nic)),
+        "remove": _refusal(lambda: remove_allowed(vm, nic)),
+    }
+    return {action: why for action, why in reasons.items() if why}
+
+
+def vm_action_refusals(vm: Vm) -> dict[str, str]:
+    if vm.status == DOWN:
+        return {"stop": f"VM {vm.name} is not running"}
+    return {"start": f"VM {vm.name} is {vm.status.replace('_', ' ')}"}

@@ -347,3 +347,37 @@ def test_an_engine_error_carries_its_kind_detail_and_data() -> None:
     err = EngineError(errors.MAC_IN_USE, "MAC 56:6f:1a:00:00:2a is taken")
     assert (err.kind, err.detail, err.data) == (errors.MAC_IN_USE, "MAC 56:6f:1a:00:00:2a is taken", {})
     assert str(err) == "MAC_ADDRESS_IN_USE: MAC 56:6f:1a:00:00:2a is taken"
+
+
+# -- what the admin page enables: the same rules, asked ahead of time ----------------------------
+
+
+def test_a_plugged_nic_of_a_running_vm_can_only_be_deactivated() -> None:
+    vm, nic = make_vm(status="up"), make_nic(plugged=True)
+    refused = rules.nic_action_refusals(vm, make_cluster(), nic)
+    assert set(refused) == {"activate", "edit", "remove"}
+    assert "deactivate it (or stop the VM) before editing it" in refused["edit"]
+    assert "already plugged" in refused["activate"]
+
+
+def test_an_unplugged_nic_of_a_running_vm_can_be_activated_edited_and_removed() -> None:
+    refused = rules.nic_action_refusals(make_vm(status="up"), make_cluster(), make_nic(plugged=False))
+    assert set(refused) == {"deactivate"}
+
+
+def test_on_an_old_cluster_plugging_a_running_vm_is_refused_for_the_same_reason_the_engine_gives() -> None:
+    vm, cluster = make_vm(status="up"), make_cluster(3, 0)
+    refused = rules.nic_action_refusals(vm, cluster, make_nic(plugged=False))
+    with pytest.raises(EngineError) as raised:
+        rules.hotplug_supported(vm, cluster)
+    assert refused["activate"] == raised.value.detail
+
+
+def test_a_down_vm_allows_every_nic_change() -> None:
+    refused = rules.nic_action_refusals(make_vm(status="down"), make_cluster(3, 0), make_nic(plugged=True))
+    assert set(refused) == {"activate"}  # only: it is plugged already
+
+
+@pytest.mark.parametrize(("status", "refused"), [("down", {"stop"}), ("up", {"start"}), ("paused", {"start"})])
+def test_vm_actions_follow_its_status(status: str, refused: set[str]) -> None:
+    assert set(rules.vm_action_refusals(make_vm(status=status))) == refused

@@ -1,0 +1,275 @@
+// The admin page: VMs and their NICs, over the engine's REST API.  Plain JavaScript, no build.
+// Buttons are enabled from each object's "disabled_actions", which the engine computes with the
+// same canDo rules it applies; when the engine refuses anyway, its message is shown.
+"use strict";
+
+const API = "/ovirt-engine/api";
+const TOKEN_URL = "/ovirt-engine/sso/oauth/token";
+const POLL_MS = 1000;
+
+const state = {
+  token: sessionStorage.getItem("hotplug-token") || "",
+  user: "", role: "",
+  vms: [], clusters: {}, hosts: {}, profiles: {}, networks: {},
+  vmId: null, nics: [], nicId: null,
+  pending: {},   // nic id -> what is in progress ("Plugging", "Unplugging")
+  failed: {},    // nic id -> the engine's reason for the last failure
+  dialog: null,  // {mode: "new" | "edit", nic}
+  shown: { vms: "", nics: "" },
+};
+
+const $ = (id) => document.getElementById(id);
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body.detail || body.error_description || `HTTP ${status}`);
+    this.status = status;
+    this.code = body.code || body.error || "";
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { Authorization: `Bearer ${state.token}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const resp = await fetch(API + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const data = await resp.json().catch(() => ({}));
+  if (resp.status === 401) { showLogin("Your session has ended; log in again."); throw new ApiError(401, data); }
+  if (!resp.ok) throw new ApiError(resp.status, data);
+  return data;
+}
+
+// -- login -------------------------------------------------------------------------------------
+function showLogin(why) {
+  state.token = "";
+  sessionStorage.removeItem("hotplug-token");
+  $("app").hidden = true; $("whoami").hidden = true; $("login").hidden = false;
+  $("login-error").textContent = why || "";
+  $("login-password").focus();
+}
+
+async function login(event) {
+  event.preventDefault();
+  const form = new URLSearchParams({ grant_type: "password", scope: "ovirt-app-api",
+    username: $("login-user").value, password: $("login-password").value });
+  const resp = await fetch(TOKEN_URL, { method: "POST", body: form });
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) { $("login-error").textContent = data.error_description || "Login failed"; return; }
+  state.token = data.access_token;
+  sessionStorage.setItem("hotplug-token", state.token);
+  $("login-password").value = "";
+  await start();
+}
+
+async function start() {
+  const root = await api("GET", "");
+  state.user = root.authenticated_user.user_name;
+  state.role = root.authenticated_user.role;
+  $("user-name").textContent = `${state.user}${state.role === "readonly" ? " (read only)" : ""}`;
+  $("login").hidden = true; $("whoami").hidden = false; $("app").hidden = false;
+  await refreshInventory();
+  await refresh();
+}
+
+// -- data ----------------------------------------------------------------------------------------
+const byId = (items) => Object.fromEntries(items.map((x) => [x.id, x]));
+
+async function refreshInventory() {
+  const [clusters, hosts, networks, profiles] = await Promise.all(
+    ["/clusters", "/hosts", "/networks", "/vnicprofiles"].map((p) => api("GET", p)));
+  state.clusters = byId(clusters.cluster); state.hosts = byId(hosts.host);
+  state.networks = byId(networks.network); state.profiles = byId(profiles.vnic_profile);
+}
+
+async function refresh() {
+  if (!state.token) return;
+  state.vms = (await api("GET", "/vms")).vm;
+  if (state.vmId && !state.vms.some((v) => v.id === state.vmId)) state.vmId = null;
+  state.nics = state.vmId ? (await api("GET", `/vms/${state.vmId}/nics`)).nic : [];
+  if (state.nicId && !state.nics.some((n) => n.id === state.nicId)) state.nicId = null;
+  render();
+}
+
+async function poll() {
+  try { await refresh(); } catch (e) { if (e.status !== 401) console.warn(e); }
+  setTimeout(poll, POLL_MS);
+}
+
+// -- rendering -----------------------------------------------------------------------------------
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const vm = () => state.vms.find((v) => v.id === state.vmId);
+const nic = () => state.nics.find((n) => n.id === state.nicId);
+
+function pci(address) {
+  if (!address) return "";
+  const hex = (v, w) => parseInt(v, 16).toString(16).padStart(w, "0");
+  return `${hex(address.domain, 4)}:${hex(address.bus, 2)}:${hex(address.slot, 2)}.${hex(address.function, 1)}`;
+}
+
+function nicStatus(n) {
+  if (state.pending[n.id]) return ["progress", "⟳", `${state.pending[n.id]}…`, `${state.pending[n.id]}, waiting for the host`];
+  if (state.failed[n.id]) return ["failed", "!", "Failed", state.failed[n.id]];
+  return n.plugged ? ["plugged", "●", "Plugged", "Plugged into the VM"] : ["unplugged", "○", "Unplugged", "Not plugged"];
+}
+
+function render() {
+  const vmRows = state.vms.map((v) => {
+    const off = v.disabled_actions || {};
+    const cluster = state.clusters[v.cluster.id];
+    const host = v.host ? state.hosts[v.host.id] : null;
+    return `<tr data-vm="${v.id}" class="${v.id === state.vmId ? "selected" : ""}">
+      <td><button type="button" class="vm-select" aria-pressed="${v.id === state.vmId}">${esc(v.name)}</button></td>
+      <td class="vm-status">${esc(v.status)}</td><td>${esc(cluster ? cluster.name : "")}</td><td>${esc(host ? host.name : "")}</td>
+      <td><button type="button" class="vm-start" ${off.start ? "disabled" : ""} title="${esc(off.start || "Start the VM")}">Start</button>
+          <button type="button" class="vm-stop" ${off.stop ? "disabled" : ""} title="${esc(off.stop || "Stop the VM")}">Stop</button></td></tr>`;
+  }).join("");
+  if (vmRows !== state.shown.vms) { $("vms").tBodies[0].innerHTML = vmRows; state.shown.vms = vmRows; }
+
+  const current = vm();
+  $("nics-panel").hidden = !current;
+  if (!current) return;
+  $("nics-title").textContent = `Network Interfaces of ${current.name}`;
+  const nicRows = state.nics.map((n) => {
+    const [cls, icon, label, why] = nicStatus(n);
+    const profile = n.vnic_profile ? state.profiles[n.vnic_profile.id] : null;
+    const network = profile ? state.networks[profile.network.id] : null;
+    const checked = n.id === state.nicId ? "checked" : "";
+    return `<tr data-nic="${n.id}" class="${checked ? "selected" : ""}">
+      <td><input type="radio" name="nic" class="nic-select" aria-label="Choose ${esc(n.name)}" ${checked}></td>
+      <td class="nic-status state-${cls}" title="${esc(why)}"><span class="icon" aria-hidden="true">${icon}</span>
+        <span class="status-text">${esc(label)}</span><span class="sr-only">: ${esc(why)}</span></td>
+      <td class="nic-name">${esc(n.name)}</td>
+      <td>${esc(network ? `${network.name} / ${profile.name}` : "")}</td>
+      <td>${esc(n.interface)}</td><td class="nic-mac">${esc(n.mac.address)}</td>
+      <td class="nic-pci">${esc(pci(n.address))}</td><td>${n.linked ? "Up" : "Down"}</td></tr>`;
+  }).join("");
+  if (nicRows !== state.shown.nics) { $("nics").tBodies[0].innerHTML = nicRows; state.shown.nics = nicRows; }
+  renderToolbar();
+}
+
+const NIC_ACTIONS = { edit: "nic-edit", remove: "nic-remove", activate: "nic-activate", deactivate: "nic-deactivate" };
+
+function renderToolbar() {
+  const chosen = nic();
+  const readOnly = state.role !== "admin";
+  $("nic-new").disabled = readOnly;
+  $("nic-new").title = readOnly ? `user ${state.user} may only read` : "Add a network interface";
+  const reasons = [];
+  for (const [action, id] of Object.entries(NIC_ACTIONS)) {
+    const why = !chosen ? "Choose a network interface first" : (chosen.disabled_actions || {})[action] || "";
+    const busy = chosen && state.pending[chosen.id];
+    $(id).disabled = Boolean(why || busy);
+    $(id).title = why;
+    if (chosen && why) reasons.push(`${$(id).textContent}: ${why}`);
+  }
+  const help = [...new Set(reasons)].map((r) => `<li>${esc(r)}</li>`).join("");
+  if ($("nic-help").innerHTML !== help) $("nic-help").innerHTML = help;
+}
+
+function say(text) { $("message").textContent = text; $("problem").textContent = ""; }
+function complain(text) { $("problem").textContent = text; }
+
+// -- actions -------------------------------------------------------------------------------------
+async function vmAction(vmId, action) {
+  const v = state.vms.find((x) => x.id === vmId);
+  say(`${action === "start" ? "Starting" : "Stopping"} ${v.name}…`);
+  try { await api("POST", `/vms/${vmId}/${action}`, {}); say(`VM ${v.name} ${action === "start" ? "started" : "stopped"}.`); }
+  catch (e) { complain(e.message); }
+  await refresh();
+}
+
+async function plug(plugIt) {
+  const n = nic();
+  if (!n) return;
+  state.pending[n.id] = plugIt ? "Plugging" : "Unplugging";
+  delete state.failed[n.id];
+  render();
+  try {
+    await api("POST", `/vms/${state.vmId}/nics/${n.id}/${plugIt ? "activate" : "deactivate"}`, {});
+    say(`NIC ${n.name} ${plugIt ? "activated" : "deactivated"}.`);
+  } catch (e) {
+    state.failed[n.id] = e.message;
+    complain(`NIC ${n.name}: ${e.message}`);
+  } finally {
+    delete state.pending[n.id];
+  }
+  await refresh();
+}
+
+async function removeNic() {
+  const n = nic();
+  if (!n) return;
+  try { await api("DELETE", `/vms/${state.vmId}/nics/${n.id}`); say(`NIC ${n.name} removed.`); state.nicId = null; }
+  catch (e) { complain(e.message); }
+  await refresh();
+}
+
+function openDialog(mode) {
+  const n = mode === "edit" ? nic() : null;
+  state.dialog = { mode, nic: n };
+  const profiles = Object.values(state.profiles).filter((p) => {
+    const net = state.networks[p.network.id];
+    return net && net.cluster.id === vm().cluster.id;
+  });
+  $("nic-profile").innerHTML = profiles.map((p) =>
+    `<option value="${p.id}">${esc(state.networks[p.network.id].name)} / ${esc(p.name)}</option>`).join("");
+  $("nic-dialog-title").textContent = n ? `Edit Network Interface ${n.name}` : "New Network Interface";
+  $("nic-name").value = n ? n.name : `nic${state.nics.length + 1}`;
+  if (n && n.vnic_profile) $("nic-profile").value = n.vnic_profile.id;
+  $("nic-model").value = n ? n.interface : "virtio";
+  $("nic-mac").value = n ? n.mac.address : "";
+  $("nic-activate-row").hidden = Boolean(n);
+  $("nic-activate-box").checked = true;   // the seed: checked by default
+  $("nic-linked-box").checked = n ? n.linked : true;
+  $("nic-form-error").textContent = "";
+  $("nic-dialog").showModal();
+  $("nic-name").focus();
+}
+
+async function submitDialog(event) {
+  event.preventDefault();
+  const { mode, nic: n } = state.dialog;
+  const body = { name: $("nic-name").value, interface: $("nic-model").value,
+    vnic_profile: { id: $("nic-profile").value }, linked: $("nic-linked-box").checked };
+  if ($("nic-mac").value) body.mac = { address: $("nic-mac").value };
+  try {
+    if (mode === "new") {
+      body.plugged = $("nic-activate-box").checked;
+      const created = await api("POST", `/vms/${state.vmId}/nics`, body);
+      state.nicId = created.id;
+      say(`NIC ${created.name} added${created.plugged ? " and activated" : ""}.`);
+    } else {
+      await api("PUT", `/vms/${state.vmId}/nics/${n.id}`, body);
+      say(`NIC ${body.name} updated.`);
+    }
+    $("nic-dialog").close();
+  } catch (e) {
+    $("nic-form-error").textContent = e.message;   // the dialog stays open with the engine's reason
+  }
+  await refresh();
+}
+
+// -- wiring --------------------------------------------------------------------------------------
+document.addEventListener("DOMContentLoaded", () => {
+  $("login-form").addEventListener("submit", (e) => login(e).catch((err) => { $("login-error").textContent = err.message; }));
+  $("logout").addEventListener("click", () => showLogin(""));
+  $("vms").addEventListener("click", (e) => {
+    const row = e.target.closest("tr[data-vm]");
+    if (!row) return;
+    if (e.target.classList.contains("vm-select")) { state.vmId = row.dataset.vm; state.nicId = null; refresh(); }
+    if (e.target.classList.contains("vm-start")) vmAction(row.dataset.vm, "start");
+    if (e.target.classList.contains("vm-stop")) vmAction(row.dataset.vm, "stop");
+  });
+  $("nics").addEventListener("change", (e) => {
+    const row = e.target.closest("tr[data-nic]");
+    if (row) { state.nicId = row.dataset.nic; state.shown.nics = ""; render(); }
+  });
+  $("nic-new").addEventListener("click", () => openDialog("new"));
+  $("nic-edit").addEventListener("click", () => openDialog("edit"));
+  $("nic-remove").addEventListener("click", removeNic);
+  $("nic-activate").addEventListener("click", () => plug(true));
+  $("nic-deactivate").addEventListener("click", () => plug(false));
+  $("nic-form").addEventListener("submit", submitDialog);
+  $("nic-cancel").addEventListener("click", () => $("nic-dialog").close());
+  if (state.token) start().catch(() => showLogin("")); else showLogin("");
+  setTimeout(poll, POLL_MS);
+});
