@@ -51,11 +51,7 @@ async def main(cycles: int) -> None:
             )
             profile = (await api.ok("GET", "/vnicprofiles"))["vnic_profile"][0]
             assert profile["network"]["id"] == network["id"]
-            os_ = {"type": "rhel_6x64", "kernel": str(images / "vmlinuz"), "initrd": str(images / "initrd.img"),
-                   "cmdline": "console=ttyS0 panic=-1 quiet"}  # fmt: skip
-            props = {"custom_property": [{"name": "console_log", "value": str(console)}]}
-            vm = await api.ok("POST", "/vms", {"name": "bench", "cluster": {"id": cluster["id"]}, "os": os_,
-                                               "custom_properties": props})  # fmt: skip
+            vm = await api.ok("POST", "/vms", guest.engine_vm("bench", cluster["id"], console, directory=images))
             nic = await api.ok("POST", f"/vms/{vm['id']}/nics", {"name": "n1", "vnic_profile": {"id": profile["id"]},
                                                                  "plugged": False})  # fmt: skip
             await api.ok("POST", f"/vms/{vm['id']}/start")

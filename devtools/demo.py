@@ -64,13 +64,7 @@ def ensure_demo(api: Api, agent_listen: str, bridge: str, console: Path, libvirt
     profile = next(p for p in api.call("GET", "/vnicprofiles")["vnic_profile"] if p["network"]["id"] == network["id"])
     vm = api.find("vms", "vm", "hotplug-demo")
     if vm is None:
-        images = guest.GUEST_DIR
-        vm = api.call("POST", "/vms", {
-            "name": "hotplug-demo", "cluster": {"id": cluster["id"]}, "memory": 128 * 1024 * 1024,
-            "os": {"type": "rhel_6x64", "kernel": str(images / "vmlinuz"), "initrd": str(images / "initrd.img"),
-                   "cmdline": "console=ttyS0 panic=-1 quiet"},
-            "custom_properties": {"custom_property": [{"name": "console_log", "value": str(console)}]},
-        })  # fmt: skip
+        vm = api.call("POST", "/vms", guest.engine_vm("hotplug-demo", cluster["id"], console))
         api.call("POST", f"/vms/{vm['id']}/nics", {"name": "nic1", "vnic_profile": {"id": profile["id"]}})
     if vm["status"] != "down" and not _domain_runs(libvirt_uri, vm["id"]):
         api.call("POST", f"/vms/{vm['id']}/stop")  # the engine thought it ran; the host says it does not

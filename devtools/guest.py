@@ -6,12 +6,14 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from shared_schema.vm import VmSpec
 
 PROJECT = Path(__file__).resolve().parents[1]
 GUEST_DIR = PROJECT / ".cache" / "guest"
 READY_MARKER = "HOTPLUG-GUEST-READY"
+CMDLINE = "console=ttyS0 panic=-1 quiet"
 
 
 def ensure_built(directory: Path = GUEST_DIR) -> Path:
@@ -26,9 +28,25 @@ def spec(name: str, console_log: Path, directory: Path = GUEST_DIR, vm_id: str |
         memory_mib=128,
         kernel=str(directory / "vmlinuz"),
         initrd=str(directory / "initrd.img"),
-        cmdline="console=ttyS0 panic=-1 quiet",
+        cmdline=CMDLINE,
         console_log=str(console_log),
     )
+
+
+def engine_vm(
+    name: str, cluster_id: str, console_log: Path | None = None, os_type: str = "rhel_6x64", directory: Path = GUEST_DIR
+) -> dict[str, Any]:
+    """The body of ``POST /vms`` for an engine VM that boots the tiny guest."""
+    body: dict[str, Any] = {
+        "name": name,
+        "cluster": {"id": cluster_id},
+        "memory": 128 * 1024 * 1024,
+        "os": {"type": os_type, "kernel": str(directory / "vmlinuz"), "initrd": str(directory / "initrd.img"),
+               "cmdline": CMDLINE},
+    }  # fmt: skip
+    if console_log is not None:
+        body["custom_properties"] = {"custom_property": [{"name": "console_log", "value": str(console_log)}]}
+    return body
 
 
 def wait_for_console(console_log: Path, text: str, timeout: float = 90.0, after: int = 0) -> str:

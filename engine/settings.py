@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared_schema.config import load_settings
+from shared_schema.config import load_settings, split_listen
 
 
 @dataclass(frozen=True)
@@ -19,13 +19,16 @@ class EngineSettings:
     token_ttl: int = 8 * 3600  # seconds an API token stays valid
     log_level: str = "INFO"
 
+    def __post_init__(self) -> None:
+        split_listen(self.listen, "127.0.0.1")
+
     @property
     def host(self) -> str:
-        return self.listen.rpartition(":")[0] or "127.0.0.1"
+        return split_listen(self.listen, "127.0.0.1")[0]
 
     @property
     def port(self) -> int:
-        return int(self.listen.rpartition(":")[2])
+        return split_listen(self.listen, "127.0.0.1")[1]
 
 
 def build(config_file: Path | None, overrides: dict[str, Any]) -> EngineSettings:

@@ -20,6 +20,14 @@ class ConfigError(ValueError):
     """A setting is unknown or has a value of the wrong type."""
 
 
+def split_listen(listen: str, default_host: str) -> tuple[str, int]:
+    """``HOST:PORT`` (HOST may be empty) -> (host, port); ConfigError when it is not."""
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"listen must be HOST:PORT, got {listen!r}")
+    return host or default_host, int(port)
+
+
 def _convert(name: str, raw: str, kind: Any) -> Any:
     if kind in (bool, "bool"):
         if raw.lower() in ("1", "true", "yes", "on"):

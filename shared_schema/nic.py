@@ -188,6 +188,14 @@ def _promisc(nic: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(_ifname(n.strip() if isinstance(n, str) else n, "nic.promisc") for n in names)
 
 
+def _nic_dict(nic: Any) -> Mapping[str, Any]:
+    if nic is None:
+        raise ParamError.missing("nic")
+    if not isinstance(nic, Mapping):
+        raise ParamError.invalid("nic", f"expected a dictionary, got {type(nic).__name__}")
+    return nic
+
+
 @dataclass(frozen=True)
 class NicSpec:
     device: str
@@ -205,10 +213,7 @@ class NicSpec:
 
     @classmethod
     def from_params(cls, nic: Any) -> NicSpec:
-        if nic is None:
-            raise ParamError.missing("nic")
-        if not isinstance(nic, Mapping):
-            raise ParamError.invalid("nic", f"expected a dictionary, got {type(nic).__name__}")
+        nic = _nic_dict(nic)
         unknown = set(nic) - _NIC_KEYS
         if unknown:
             raise ParamError.invalid("nic", f"unknown keys {sorted(unknown)}")
@@ -306,10 +311,7 @@ class NicRef:
 
     @classmethod
     def from_params(cls, nic: Any) -> NicRef:
-        if nic is None:
-            raise ParamError.missing("nic")
-        if not isinstance(nic, Mapping):
-            raise ParamError.invalid("nic", f"expected a dictionary, got {type(nic).__name__}")
+        nic = _nic_dict(nic)
         mac = parse_mac(nic["macAddr"], "nic.macAddr") if nic.get("macAddr") is not None else None
         alias = None
         if nic.get("alias") is not None or nic.get("id") is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,7 @@ class NicService:
         self._timeout = unplug_timeout
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._waiters: dict[tuple[str, str], asyncio.Future[bool]] = {}
-        self.late_removals: list[LateRemoval] = []
+        self.late_removals: deque[LateRemoval] = deque(maxlen=1000)  # the newest, for diagnosis
 
     def lock(self, vm_id: str) -> asyncio.Lock:
         return self._locks[vm_id]

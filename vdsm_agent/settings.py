@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared_schema.config import ConfigError, load_settings
+from shared_schema.config import ConfigError, load_settings, split_listen
 
 HYPERVISORS = ("libvirt", "simulated")
 
@@ -26,17 +26,15 @@ class AgentSettings:
             raise ConfigError(f"hypervisor must be one of {', '.join(HYPERVISORS)}, got {self.hypervisor!r}")
         if self.unplug_timeout <= 0:
             raise ConfigError(f"unplug_timeout must be positive, got {self.unplug_timeout}")
-        port = self.listen.rpartition(":")[2]
-        if not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ConfigError(f"listen must be HOST:PORT, got {self.listen!r}")
+        split_listen(self.listen, "0.0.0.0")
 
     @property
     def host(self) -> str:
-        return self.listen.rpartition(":")[0] or "0.0.0.0"
+        return split_listen(self.listen, "0.0.0.0")[0]
 
     @property
     def port(self) -> int:
-        return int(self.listen.rpartition(":")[2])
+        return split_listen(self.listen, "0.0.0.0")[1]
 
 
 def build(config_file: Path | None, overrides: dict[str, Any]) -> AgentSettings:

@@ -35,12 +35,8 @@ async def web_vm(engine_setup: EngineSetup, output_dir: Path) -> AsyncIterator[d
     api, s = engine_setup.api, engine_setup
     console = output_dir / "e2e" / "admin-page-console.log"
     console.unlink(missing_ok=True)
-    images = guest.ensure_built()
-    os_ = {"type": "rhel_6x64", "kernel": str(images / "vmlinuz"), "initrd": str(images / "initrd.img"),
-           "cmdline": "console=ttyS0 panic=-1 quiet"}  # fmt: skip
-    props = {"custom_property": [{"name": "console_log", "value": str(console)}]}
-    vm = await api.ok("POST", "/vms", {"name": "web-vm", "cluster": {"id": s.cluster_id}, "os": os_,
-                                       "custom_properties": props})  # fmt: skip
+    guest.ensure_built()
+    vm = await api.ok("POST", "/vms", guest.engine_vm("web-vm", s.cluster_id, console))
     await api.ok("POST", f"/vms/{vm['id']}/start")
     await asyncio.to_thread(guest.wait_for_console, console, guest.READY_MARKER, 120.0)
     yield {"vm": vm, "console": console}

@@ -17,13 +17,12 @@ async def test_a_host_that_does_not_answer_gets_a_clear_error_and_nothing_change
     engine_setup: EngineSetup, libvirt_conn: libvirt.virConnect, output_dir: Path
 ) -> None:
     api, s = engine_setup.api, engine_setup
-    images = guest.ensure_built()
+    guest.ensure_built()
     async with run_agent(output_dir / "e2e") as short_lived:
         port = int(short_lived.url.split(":")[2].split("/")[0])
         host = await api.ok("POST", "/hosts", {"name": "flaky", "address": "127.0.0.1", "port": port,
                                                "cluster": {"id": s.cluster_id}})  # fmt: skip
-        os_ = {"type": "rhel_6x64", "kernel": str(images / "vmlinuz"), "initrd": str(images / "initrd.img")}
-        vm = await api.ok("POST", "/vms", {"name": "on-flaky", "cluster": {"id": s.cluster_id}, "os": os_})
+        vm = await api.ok("POST", "/vms", guest.engine_vm("on-flaky", s.cluster_id))
         nic = await api.ok("POST", f"/vms/{vm['id']}/nics", {"name": "n", "vnic_profile": {"id": s.profile_id},
                                                              "plugged": False})  # fmt: skip
         placement = {"vm": {"placement_policy": {"hosts": {"host": [{"id": host["id"]}]}}}}

@@ -24,14 +24,10 @@ async def test_two_engines_racing_on_one_running_vm_stay_consistent(
     s = engine_setup
     console = output_dir / "e2e" / "engine-race-console.log"
     console.unlink(missing_ok=True)
-    images = guest.ensure_built()
-    os_ = {"type": "rhel_6x64", "kernel": str(images / "vmlinuz"), "initrd": str(images / "initrd.img"),
-           "cmdline": "console=ttyS0 panic=-1 quiet"}  # fmt: skip
-    props = {"custom_property": [{"name": "console_log", "value": str(console)}]}
+    guest.ensure_built()
     async with run_engine(output_dir / "e2e", s.database_url, ADMIN_PASSWORD) as other:
         a = s.api
-        vm = await a.ok("POST", "/vms", {"name": "race", "cluster": {"id": s.cluster_id}, "os": os_,
-                                         "custom_properties": props})  # fmt: skip
+        vm = await a.ok("POST", "/vms", guest.engine_vm("race", s.cluster_id, console))
         vm_id = vm["id"]
         await a.ok("POST", f"/vms/{vm_id}/start")
         try:

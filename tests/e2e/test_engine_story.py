@@ -55,13 +55,8 @@ async def running_story_vm(
     api, s = engine_setup.api, engine_setup
     console = output_dir / "e2e" / "engine-story-console.log"
     console.unlink(missing_ok=True)
-    images = guest.ensure_built()
-    vm = await api.ok("POST", "/vms", {
-        "name": "story", "cluster": {"id": s.cluster_id}, "memory": 128 * 1024 * 1024,
-        "os": {"type": "rhel_6x64", "kernel": str(images / "vmlinuz"), "initrd": str(images / "initrd.img"),
-               "cmdline": "console=ttyS0 panic=-1 quiet"},
-        "custom_properties": {"custom_property": [{"name": "console_log", "value": str(console)}]},
-    })  # fmt: skip
+    guest.ensure_built()
+    vm = await api.ok("POST", "/vms", guest.engine_vm("story", s.cluster_id, console))
     nic1 = await api.ok("POST", f"/vms/{vm['id']}/nics", {"name": "nic1", "vnic_profile": {"id": s.profile_id}})
     nic2 = await api.ok(
         "POST", f"/vms/{vm['id']}/nics", {"name": "nic2", "vnic_profile": {"id": s.profile_id}, "plugged": False}
@@ -165,15 +160,9 @@ async def _refused_before_the_host(
     os_type: str, expected_code: str,
 ) -> None:  # fmt: skip
     api = setup.api
-    images = guest.ensure_built()
-    os_ = {
-        "type": os_type,
-        "kernel": str(images / "vmlinuz"),
-        "initrd": str(images / "initrd.img"),
-        "cmdline": "console=ttyS0",
-    }
+    guest.ensure_built()
     vm = await api.ok(
-        "POST", "/vms", {"name": f"refused-{os_type}-{cluster_id[:8]}", "cluster": {"id": cluster_id}, "os": os_}
+        "POST", "/vms", guest.engine_vm(f"refused-{os_type}-{cluster_id[:8]}", cluster_id, os_type=os_type)
     )
     nic = await api.ok(
         "POST", f"/vms/{vm['id']}/nics", {"name": "n", "vnic_profile": {"id": profile_id}, "plugged": False}

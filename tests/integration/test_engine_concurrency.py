@@ -29,19 +29,12 @@ from engine.domain.model import Version, Vm
 from engine.services import inventory, nics, vms
 from engine.services.context import Context
 from engine.services.nics import NicFields
+from tests.integration.test_migrations import SCHEMA_SNAPSHOT
 
 PASSWORD = "secret"
 POOL_START = "56:6f:1a:00:00:00"  # the first MAC of sql/0001's default mac_pool_ranges row
 ADDED, ADD_FAILED, REMOVED, UPDATED = nics.ADDED, nics.ADD_FAILED, nics.REMOVED, nics.UPDATED
 PLUGGED, UNPLUGGED = nics.PLUGGED, nics.UNPLUGGED
-
-SCHEMA_SNAPSHOT = """
-SELECT table_name, column_name, data_type, is_nullable, column_default
-FROM information_schema.columns WHERE table_schema = 'public'
-UNION ALL
-SELECT tablename, indexname, indexdef, '', '' FROM pg_indexes WHERE schemaname = 'public'
-ORDER BY 1, 2
-"""
 
 
 def pool_mac(n: int) -> str:

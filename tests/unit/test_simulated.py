@@ -259,7 +259,7 @@ async def test_hotunplug_by_alias_and_by_mac() -> None:
         "nic": {"alias": "ua-nic2", "macAddr": "00:1a:4a:16:00:02"},
     }
     assert parse_nics((await nics.domain(vm_id)).xml) == []
-    assert nics.late_removals == []
+    assert list(nics.late_removals) == []
 
 
 async def test_unplug_of_unknown_alias_is_50() -> None:
@@ -334,7 +334,7 @@ async def test_unplug_timeout_is_50_and_late_removal_is_recorded() -> None:
         await nics.hotunplug(vm_id, NicRef("ua-nic1", None))
     assert wire_error(exc, errors.HOTUNPLUG_NIC.code) == {"reason": "timeout"}
     await eventually(lambda: bool(nics.late_removals))
-    assert nics.late_removals == [LateRemoval(vm_id, "ua-nic1")]
+    assert list(nics.late_removals) == [LateRemoval(vm_id, "ua-nic1")]
 
 
 class _RefusingGuest(SimulatedHypervisor):
