@@ -17,6 +17,8 @@ class EngineSettings:
     admin_password: str = ""  # admin@internal; the engine refuses to start without one
     readonly_password: str = ""  # readonly@internal; '' = no such user
     token_ttl: int = 8 * 3600  # seconds an API token stays valid
+    # Seconds to wait for a host's answer; keep it above the agents' unplug_timeout (30 s).
+    host_timeout: float = 45.0
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:

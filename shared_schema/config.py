@@ -68,6 +68,13 @@ def load_settings(
             name = key.replace("-", "_")
             if name not in fields:
                 raise ConfigError(f"config file {config_file}: unknown setting {key!r}")
+            expected = fields[name].type
+            if expected in (float, "float") and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            kinds = {"str": str, "int": int, "float": float, "bool": bool}
+            kind = kinds.get(expected, expected) if isinstance(expected, str) else expected
+            if isinstance(kind, type) and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+                raise ConfigError(f"config file {config_file}: {key} must be {kind.__name__}, got {value!r}")
             values[name] = value
     env = os.environ if environ is None else environ
     for name, field in fields.items():

@@ -15,6 +15,13 @@ from typing import Any
 from shared_schema.errors import ParamError
 from shared_schema.nic import NicSpec, parse_vm_id
 
+
+def check_vm_name(name: str) -> None:
+    """1-64 printable characters, no '/': what libvirt accepts as a domain name."""
+    if not name or len(name) > 64 or "/" in name or not name.isprintable():
+        raise ParamError.invalid("vmName", f"must be 1-64 printable characters without '/', got {name!r}")
+
+
 _KEYS = {"vmId", "vmName", "memSize", "kernel", "initrd", "kernelArgs", "consoleLog", "nics"}
 
 
@@ -31,8 +38,7 @@ class VmSpec:
 
     def __post_init__(self) -> None:
         parse_vm_id(self.vm_id)
-        if not self.name or len(self.name) > 64 or "/" in self.name:
-            raise ParamError.invalid("vmName", f"must be 1-64 characters without '/', got {self.name!r}")
+        check_vm_name(self.name)
         if self.memory_mib < 16:
             raise ParamError.invalid("memSize", f"must be at least 16 MiB, got {self.memory_mib}")
         for key, value in (

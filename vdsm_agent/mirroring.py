@@ -22,18 +22,21 @@ class MirrorError(Exception):
 
 
 async def _tc(*args: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        "tc", *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-    )
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "tc", *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        )
+    except OSError as exc:
+        raise MirrorError(f"cannot run tc: {exc}") from None
     _, err = await proc.communicate()
     return proc.returncode or 0, err.decode(errors="replace").strip()
 
 
 def bridge_ports(bridge: str) -> list[str]:
-    brif = _SYS_NET / bridge / "brif"
-    if not brif.is_dir():
-        raise MirrorError(f"network bridge {bridge!r} does not exist on this host")
-    return sorted(p.name for p in brif.iterdir())
+    try:
+        return sorted(p.name for p in (_SYS_NET / bridge / "brif").iterdir())
+    except OSError:
+        raise MirrorError(f"network bridge {bridge!r} does not exist on this host") from None
 
 
 class PortMirror:

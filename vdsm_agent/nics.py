@@ -64,6 +64,10 @@ class NicService:
         async with self.lock(vm_id):
             present = parse_nics((await self.domain(vm_id)).xml)
             for other in present:
+                if (other.alias, other.mac) == (nic.alias, nic.mac):
+                    # Already there (a retry after a lost answer): plugging is idempotent.
+                    log.info("VM %s: %s (%s) is plugged already", vm_id, nic.alias, nic.mac)
+                    return {"vmId": vm_id, "nic": other.to_params()}
                 if other.alias == nic.alias:
                     raise WireError(errors.HOTPLUG_NIC, f"VM already has a device with alias {nic.alias}")
                 if other.mac == nic.mac:
@@ -74,17 +78,13 @@ class NicService:
                 raise WireError(errors.HOTPLUG_NIC, exc.message, {"libvirtCode": exc.code}) from None
             placed = self._find(parse_nics((await self.domain(vm_id)).xml), nic.alias, None)
             if placed is None:
-                raise WireError(errors.HOTPLUG_NIC, "libvirt accepted the NIC but does not show it")
+                await self._undo_plug(vm_id, nic.alias, "libvirt accepted the NIC but does not show it")
+            assert placed is not None
             if nic.promisc:
                 try:
                     await self._mirror.mirror(placed.tap, nic.promisc)
                 except MirrorError as exc:
-                    reason = f"port mirroring failed: {exc}"
-                    try:
-                        await self._detach_and_wait(vm_id, placed)
-                    except WireError as undo:
-                        reason += f"; unplugging it again failed too: {undo.detail}"
-                    raise WireError(errors.HOTPLUG_NIC, reason) from None
+                    await self._undo_plug(vm_id, placed.alias, f"port mirroring failed: {exc}")
             log.info("VM %s: plugged %s (%s) at %s", vm_id, nic.alias, nic.mac, placed.address)
             return {"vmId": vm_id, "nic": placed.to_params()}
 
@@ -98,10 +98,19 @@ class NicService:
                     f"no such device: the VM has no NIC with {ref}",
                     {"reason": "noSuchDevice"},
                 )
+            await self._detach_and_wait(vm_id, target.alias)
+            # Only once the guest let go: a refused unplug keeps the NIC, and its mirroring.
             await self._mirror.unmirror(target.tap)
-            await self._detach_and_wait(vm_id, target)
             log.info("VM %s: unplugged %s (%s)", vm_id, target.alias, target.mac)
             return {"vmId": vm_id, "nic": {"alias": target.alias, "macAddr": target.mac}}
+
+    async def _undo_plug(self, vm_id: str, alias: str, reason: str) -> None:
+        """Take a NIC out again after a failure that followed its attach, then fail with 49."""
+        try:
+            await self._detach_and_wait(vm_id, alias)
+        except WireError as undo:
+            reason += f"; unplugging it again failed too: {undo.detail}"
+        raise WireError(errors.HOTPLUG_NIC, reason)
 
     @staticmethod
     def _find(nics: list[LiveNic], alias: str | None, mac: str | None) -> LiveNic | None:
@@ -115,19 +124,19 @@ class NicService:
             )
         return matches[0] if matches else None
 
-    async def _detach_and_wait(self, vm_id: str, nic: LiveNic) -> None:
-        key = (vm_id, nic.alias)
+    async def _detach_and_wait(self, vm_id: str, alias: str) -> None:
+        key = (vm_id, alias)
         waiter = asyncio.get_running_loop().create_future()
         self._waiters[key] = waiter
         try:
-            await self._hv.detach(vm_id, nic.alias)
+            await self._hv.detach(vm_id, alias)
             removed = await asyncio.wait_for(asyncio.shield(waiter), self._timeout)
         except HypervisorError as exc:
             raise WireError(errors.HOTUNPLUG_NIC, exc.message, {"libvirtCode": exc.code}) from None
         except TimeoutError:
             raise WireError(
                 errors.HOTUNPLUG_NIC,
-                f"the guest did not release {nic.alias} within {self._timeout:g} s; "
+                f"the guest did not release {alias} within {self._timeout:g} s; "
                 "the device stays attached until the guest acknowledges the unplug",
                 {"reason": "timeout"},
             ) from None
@@ -137,6 +146,6 @@ class NicService:
         if not removed:
             raise WireError(
                 errors.HOTUNPLUG_NIC,
-                f"the guest refused to release {nic.alias}",
+                f"the guest refused to release {alias}",
                 {"reason": "refused"},
             )

@@ -11,7 +11,7 @@ from shared_schema.vm import VmSpec
 from vdsm_agent.domain_xml import build_domain, to_string
 from vdsm_agent.hypervisor import Domain, Hypervisor, HypervisorError, NoSuchDomain
 from vdsm_agent.live_xml import parse_nics
-from vdsm_agent.mirroring import PortMirror
+from vdsm_agent.mirroring import MirrorError, PortMirror
 from vdsm_agent.nics import NicService
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,22 @@ class VmService:
                 domain = await self._hv.create(to_string(build_domain(spec)))
             except HypervisorError as exc:
                 raise WireError(errors.CREATE_FAILED, exc.message, {"libvirtCode": exc.code}) from None
+            await self._mirror_nics(spec, domain)
             log.info("started VM %s (%s)", spec.name, spec.vm_id)
             return stats(domain)
+
+    async def _mirror_nics(self, spec: VmSpec, domain: Domain) -> None:
+        """Port mirroring for the NICs that ask for it; if any fails, the VM does not run."""
+        taps = {n.alias: n.tap for n in parse_nics(domain.xml)}
+        try:
+            for nic in spec.nics:
+                if nic.promisc:
+                    await self._mirror.mirror(taps[nic.alias], nic.promisc)
+        except MirrorError as exc:
+            for tap in taps.values():
+                await self._mirror.unmirror(tap)
+            await self._hv.destroy(spec.vm_id)
+            raise WireError(errors.CREATE_FAILED, f"port mirroring failed: {exc}") from None
 
     async def destroy(self, vm_id: str) -> dict[str, Any]:
         async with self._nics.lock(vm_id):

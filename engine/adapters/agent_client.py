@@ -49,7 +49,10 @@ class AgentClients:
             raise HostUnreachable(
                 f"host {host.name} ({host.address}:{host.port}) is not responding: {type(exc).__name__} {exc}".strip()
             ) from None
-        answer = jsonrpcclient.parse(body)
+        try:
+            answer = jsonrpcclient.parse(body)
+        except (KeyError, TypeError, AttributeError):
+            raise HostUnreachable(f"host {host.name} ({host.address}:{host.port}) does not answer JSON-RPC") from None
         if isinstance(answer, jsonrpcclient.Error):
             raise AgentError(answer.code, answer.message, answer.data)
         if not isinstance(answer, jsonrpcclient.Ok):

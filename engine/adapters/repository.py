@@ -21,6 +21,8 @@ from engine.domain.errors import EngineError
 from engine.domain.model import Cluster, Host, Network, Nic, Version, Vm, VnicProfile
 from shared_schema.nic import PciAddress
 
+VM_LOCK_WAIT_SECONDS = 90
+
 _NIC_SELECT = """
 SELECT v.id, v.vm_id, v.name, v.mac_addr::text AS mac, v.model, v.vnic_profile_id, v.linked, v.active,
        v.address, v.alias, v.boot_order, coalesce(v.network_name, '') AS network_name,
@@ -201,7 +203,19 @@ class Repository:
     async def vm(self, vm_id: str, *, lock: bool = False) -> Vm:
         """The VM; with ``lock``, hold its row lock until the transaction ends."""
         key = _require_uuid(vm_id, errors.VM_NOT_FOUND, "VM")
-        row = await self.conn.fetchrow(f"SELECT * FROM vms WHERE id = $1{' FOR UPDATE' if lock else ''}", key)
+        if not lock:
+            row = await self.conn.fetchrow("SELECT * FROM vms WHERE id = $1", key)
+        else:
+            # Changes to one VM queue here, each holding the lock through its host call; past
+            # the limit the caller hears that the VM is busy instead of waiting without end.
+            await self.conn.execute(f"SET LOCAL lock_timeout = '{VM_LOCK_WAIT_SECONDS}s'")
+            try:
+                row = await self.conn.fetchrow("SELECT * FROM vms WHERE id = $1 FOR UPDATE", key)
+            except asyncpg.LockNotAvailableError:
+                raise EngineError(
+                    errors.VM_BUSY,
+                    f"other changes of this VM are still running after {VM_LOCK_WAIT_SECONDS} s; try again",
+                ) from None
         if row is None:
             raise EngineError(errors.VM_NOT_FOUND, f"no VM with id {vm_id}")
         return _vm(row)

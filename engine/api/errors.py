@@ -28,7 +28,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.kind.status >= 500:
             log.warning("%s %s: %s", request.method, request.path, exc)
         return fault(exc.kind.status, exc.kind.reason, exc.detail, exc.kind.name, exc.data)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return fault(400, "Invalid request", f"the body is not valid JSON: {exc}", "INVALID_REQUEST")
     except web.HTTPException as exc:
         if exc.status in (404, 405):

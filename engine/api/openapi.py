@@ -22,8 +22,8 @@ _FAULTS = {
     403: "Forbidden: the user may read but not change anything",
     404: "Not found: the object, or one the request refers to, does not exist",
     409: "Operation failed: a rule refuses it in the current state, or a name or MAC is in use",
-    502: "Host failed: the host tried and failed; nothing was changed",
-    503: "Host not responding: nothing was changed",
+    502: "Host failed: the host refused (its reason in detail, its code in data.hostCode); the database is unchanged",
+    503: "Host not responding: the database is unchanged; repeat the request once the host answers",
 }
 
 # handler name: (summary, success status, response schema, request body schema, fault statuses).

@@ -63,6 +63,7 @@ NAME_IN_USE = kind(1209, "NAME_IN_USE", 409, "Operation Failed")
 NO_HOST = kind(1210, "NO_HOST_AVAILABLE", 409, "Operation Failed")
 CONFLICT = kind(1211, "CONFLICT", 409, "Operation Failed")
 IN_USE = kind(1212, "OBJECT_IN_USE", 409, "Operation Failed")
+VM_BUSY = kind(1213, "VM_BUSY", 409, "Operation Failed")
 
 ACTIVATE_NIC_FAILED = kind(1300, "ACTIVATE_NIC_FAILED", 502, "Host failed")
 DEACTIVATE_NIC_FAILED = kind(1301, "DEACTIVATE_NIC_FAILED", 502, "Host failed")

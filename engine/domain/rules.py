@@ -86,19 +86,27 @@ def pci_budget(plugged_count: int) -> None:
         )
 
 
+def _plugged_into(nic: Nic, vm: Vm) -> str:
+    if vm.running:
+        return f"NIC {nic.name} is plugged into running VM {vm.name}"
+    return f"NIC {nic.name} is plugged into VM {vm.name}, which is {vm.status.replace('_', ' ')}"
+
+
 def update_allowed(vm: Vm, nic: Nic) -> None:
-    if vm.running and nic.plugged:
+    """The seed: only when the VM is down or the NIC is not plugged."""
+    if vm.status != DOWN and nic.plugged:
         raise EngineError(
             errors.UPDATE_PLUGGED_RUNNING,
-            f"NIC {nic.name} is plugged into running VM {vm.name}; deactivate it (or stop the VM) before editing it",
+            f"{_plugged_into(nic, vm)}; deactivate it (or stop the VM) before editing it",
         )
 
 
 def remove_allowed(vm: Vm, nic: Nic) -> None:
-    if vm.running and nic.plugged:
+    """The seed: only when the VM is down or the NIC is deactivated."""
+    if vm.status != DOWN and nic.plugged:
         raise EngineError(
             errors.REMOVE_PLUGGED_RUNNING,
-            f"NIC {nic.name} is plugged into running VM {vm.name}; deactivate it (or stop the VM) before removing it",
+            f"{_plugged_into(nic, vm)}; deactivate it (or stop the VM) before removing it",
         )
 
 

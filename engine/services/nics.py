@@ -82,7 +82,12 @@ async def _plug(ctx: Context, repo: Repository, vm: Vm, cluster: Cluster, nic: N
         await repo.set_device(plugged)
     except (EngineError, asyncpg.PostgresError):
         # The host has it, the database refuses it: take it out again rather than diverge.
-        await ctx.agents.call(host, "VM.hotunplugNic", vmId=vm.id, nic={"alias": plugged.alias})
+        try:
+            await ctx.call_host(
+                host, errors.DEACTIVATE_NIC_FAILED, "VM.hotunplugNic", vmId=vm.id, nic={"alias": plugged.alias}
+            )
+        except EngineError as undo:
+            log.error("VM %s: NIC %s stays plugged on host %s: %s", vm.name, nic.name, host.name, undo.detail)
         raise
     return plugged
 

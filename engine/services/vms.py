@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
+from typing import Any
 
+from engine.adapters.agent_client import AgentError, HostUnreachable
 from engine.domain import errors, rules
 from engine.domain.errors import EngineError
-from engine.domain.model import DOWN, UP, Vm
+from engine.domain.model import DOWN, UP, Host, Nic, Vm
 from engine.services.context import Context
 from engine.services.hosts_calls import alias_of, vm_spec
 from shared_schema import errors as wire
+from shared_schema.errors import ParamError
 from shared_schema.nic import PciAddress
+from shared_schema.vm import check_vm_name
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +26,10 @@ AUDIT_RUN, AUDIT_RUN_FAILED, AUDIT_STOP, AUDIT_ADD, AUDIT_REMOVE = 153, 54, 33, 
 
 async def add_vm(ctx: Context, user: str, vm: Vm) -> Vm:
     rules.os_type_known(vm.os_type)
+    try:
+        check_vm_name(vm.name)
+    except ParamError as exc:
+        raise EngineError(errors.INVALID, f"VM name {exc.detail.removeprefix('vmName: ')}") from None
     if vm.memory_bytes < 16 * 1024 * 1024:
         raise EngineError(errors.INVALID, f"memory must be at least 16 MiB, got {vm.memory_bytes} bytes")
     created = Vm(**{**vm.__dict__, "id": str(uuid.uuid4()), "status": DOWN, "host_id": None})
@@ -53,14 +62,19 @@ async def run_vm(ctx: Context, user: str, vm_id: str, host_id: str | None = None
                 raise EngineError(errors.NO_HOST, f"no host that is up in the cluster of VM {vm.name}")
             host = candidates[0]
             nics = await repo.nics(vm.id)
-            # Run VM: only the activated NICs go to the host.
-            started = await ctx.call_host(host, errors.RUN_VM_FAILED, "VM.create", **vm_spec(vm, nics))
-            placed = {n["alias"]: n for n in started.get("nics", [])}
-            for nic in nics:
-                reported = placed.get(alias_of(nic))
-                if nic.plugged and reported:
-                    address = PciAddress.parse(reported["address"]) if reported.get("address") else None
-                    await repo.set_device(nic.changed(alias=reported["alias"], address=address))
+            started = await _create_on_host(ctx, host, vm, nics)
+            try:
+                placed = {n["alias"]: n for n in started.get("nics", [])}
+                for nic in nics:
+                    reported = placed.get(alias_of(nic))
+                    if nic.plugged and reported:
+                        address = PciAddress.parse(reported["address"]) if reported.get("address") else None
+                        await repo.set_device(nic.changed(alias=reported["alias"], address=address))
+            except Exception:
+                # The database will say 'down': the host must not keep it running.
+                with contextlib.suppress(HostUnreachable, AgentError):
+                    await ctx.agents.call(host, "VM.destroy", vmId=vm.id)
+                raise
             await repo.set_vm_status(vm.id, UP, host.id)
             await repo.audit(AUDIT_RUN, "normal", f"VM {vm.name} started on host {host.name}.", user, vm)
     except EngineError as exc:
@@ -69,6 +83,21 @@ async def run_vm(ctx: Context, user: str, vm_id: str, host_id: str | None = None
         )
         raise
     return await _reload(ctx, vm.id)
+
+
+async def _create_on_host(ctx: Context, host: Host, vm: Vm, nics: list[Nic]) -> dict[str, Any]:
+    """VM.create with only the activated NICs.  A domain the host still runs although the
+    database says the VM is down (a start whose answer was lost) is replaced, once."""
+    try:
+        result: dict[str, Any] = await ctx.call_host(host, errors.RUN_VM_FAILED, "VM.create", **vm_spec(vm, nics))
+        return result
+    except EngineError as exc:
+        if exc.data.get("hostCode") != wire.VM_EXISTS.code:
+            raise
+    log.warning("VM %s was still running on host %s although it was down here; restarting it", vm.name, host.name)
+    await ctx.call_host(host, errors.RUN_VM_FAILED, "VM.destroy", vmId=vm.id)
+    result = await ctx.call_host(host, errors.RUN_VM_FAILED, "VM.create", **vm_spec(vm, nics))
+    return result
 
 
 async def stop_vm(ctx: Context, user: str, vm_id: str) -> Vm:

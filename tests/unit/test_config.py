@@ -35,3 +35,12 @@ def test_unknown_key_and_bad_toml_are_named(tmp_path: Path) -> None:
     conf.write_text("listen = \n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(AgentSettings, config_file=conf, env_prefix="X_", environ={})
+
+
+def test_a_value_of_the_wrong_type_in_the_file_is_named(tmp_path: Path) -> None:
+    conf = tmp_path / "agent.toml"
+    conf.write_text('unplug_timeout = "soon"\n')
+    with pytest.raises(ConfigError, match="unplug_timeout must be float, got 'soon'"):
+        load_settings(AgentSettings, config_file=conf, env_prefix="X_", environ={})
+    conf.write_text("unplug_timeout = 5\n")  # an integer where seconds may have decimals is fine
+    assert load_settings(AgentSettings, config_file=conf, env_prefix="X_", environ={}).unplug_timeout == 5.0

@@ -381,3 +381,17 @@ def test_a_down_vm_allows_every_nic_change() -> None:
 @pytest.mark.parametrize(("status", "refused"), [("down", {"stop"}), ("up", {"start"}), ("paused", {"start"})])
 def test_vm_actions_follow_its_status(status: str, refused: set[str]) -> None:
     assert set(rules.vm_action_refusals(make_vm(status=status))) == refused
+
+
+@pytest.mark.parametrize("status", ["paused", "migrating", "powering_down", "not_responding"])
+def test_a_plugged_nic_of_a_vm_that_is_not_down_can_be_neither_edited_nor_removed(status: str) -> None:
+    vm, nic = make_vm(status=status), make_nic(plugged=True)
+    for rule, kind in (
+        (rules.update_allowed, errors.UPDATE_PLUGGED_RUNNING),
+        (rules.remove_allowed, errors.REMOVE_PLUGGED_RUNNING),
+    ):
+        with pytest.raises(EngineError) as refused:
+            rule(vm, nic)
+        assert refused.value.kind is kind
+        assert f"which is {status.replace('_', ' ')}" in refused.value.detail
+    rules.update_allowed(vm, make_nic(plugged=False))  # unplugged: fine in any state

@@ -353,3 +353,15 @@ async def test_unplug_refused_by_guest_is_50() -> None:
         await nics.hotunplug(vm_id, NicRef("ua-nic1", None))
     assert wire_error(exc, errors.HOTUNPLUG_NIC.code) == {"reason": "refused"}
     assert len(parse_nics((await nics.domain(vm_id)).xml)) == 1
+
+
+async def test_plugging_the_same_nic_again_is_idempotent() -> None:
+    """A retry after a lost answer finds the NIC there and gets it back, not an error."""
+    nics, vm_id = await service()
+    first = await nics.hotplug(vm_id, nic_spec(1))
+    again = await nics.hotplug(vm_id, nic_spec(1))
+    assert again == first
+    assert len(parse_nics((await nics.domain(vm_id)).xml)) == 1
+    with pytest.raises(WireError) as other_mac:  # same alias, another MAC: a different NIC
+        await nics.hotplug(vm_id, nic_spec(1, macAddr="00:1a:4a:16:00:99"))
+    assert "alias ua-nic1" in other_mac.value.message

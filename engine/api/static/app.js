@@ -13,7 +13,7 @@ const state = {
   vms: [], clusters: {}, hosts: {}, profiles: {}, networks: {},
   vmId: null, nics: [], nicId: null,
   pending: {},   // nic id -> what is in progress ("Plugging", "Unplugging")
-  failed: {},    // nic id -> the engine's reason for the last failure
+  failed: {},    // nic id -> {reason, plugged}: the engine's reason, and the state it left
   dialog: null,  // {mode: "new" | "edit", nic}
   shown: { vms: "", nics: "" },
 };
@@ -66,7 +66,6 @@ async function start() {
   state.role = root.authenticated_user.role;
   $("user-name").textContent = `${state.user}${state.role === "readonly" ? " (read only)" : ""}`;
   $("login").hidden = true; $("whoami").hidden = false; $("app").hidden = false;
-  await refreshInventory();
   await refresh();
 }
 
@@ -82,6 +81,7 @@ async function refreshInventory() {
 
 async function refresh() {
   if (!state.token) return;
+  await refreshInventory();   // networks and hosts added elsewhere show up too
   state.vms = (await api("GET", "/vms")).vm;
   if (state.vmId && !state.vms.some((v) => v.id === state.vmId)) state.vmId = null;
   state.nics = state.vmId ? (await api("GET", `/vms/${state.vmId}/nics`)).nic : [];
@@ -107,7 +107,9 @@ function pci(address) {
 
 function nicStatus(n) {
   if (state.pending[n.id]) return ["progress", "⟳", `${state.pending[n.id]}…`, `${state.pending[n.id]}, waiting for the host`];
-  if (state.failed[n.id]) return ["failed", "!", "Failed", state.failed[n.id]];
+  const failure = state.failed[n.id];
+  if (failure && failure.plugged === n.plugged) return ["failed", "!", "Failed", failure.reason];
+  delete state.failed[n.id];   // someone changed it since: the failure is history
   return n.plugged ? ["plugged", "●", "Plugged", "Plugged into the VM"] : ["unplugged", "○", "Unplugged", "Not plugged"];
 }
 
@@ -187,7 +189,7 @@ async function plug(plugIt) {
     await api("POST", `/vms/${state.vmId}/nics/${n.id}/${plugIt ? "activate" : "deactivate"}`, {});
     say(`NIC ${n.name} ${plugIt ? "activated" : "deactivated"}.`);
   } catch (e) {
-    state.failed[n.id] = e.message;
+    state.failed[n.id] = { reason: e.message, plugged: n.plugged };
     complain(`NIC ${n.name}: ${e.message}`);
   } finally {
     delete state.pending[n.id];
