@@ -132,6 +132,10 @@ class Repository:
             )  # fmt: skip
         return host
 
+    async def set_host_status(self, host: Host, status: str) -> Host:
+        await self.conn.execute("UPDATE hosts SET status = $2 WHERE id = $1", host.id, status)
+        return Host(**{**host.__dict__, "status": status})
+
     async def hosts(self, host_id: str | None = None) -> list[Host]:
         rows = await self.conn.fetch(
             "SELECT * FROM hosts WHERE $1::uuid IS NULL OR id = $1 ORDER BY name", _uuid_or_none(host_id)
@@ -265,6 +269,18 @@ class Repository:
                    VALUES ($1, $2, $3, $4::macaddr, $5, $6, $7)""",
                 nic.id, nic.vm_id, nic.name, nic.mac, nic.model, nic.profile_id, nic.linked,
             )  # fmt: skip
+
+    async def try_insert_nic(self, nic: Nic) -> bool:
+        """Insert unless its MAC is taken meanwhile (False); in a savepoint, so the caller's
+        transaction goes on either way."""
+        try:
+            async with self.conn.transaction():
+                await self.insert_nic(nic)
+        except EngineError as exc:
+            if exc.kind is not errors.MAC_IN_USE:
+                raise
+            return False
+        return True
 
     async def update_nic(self, nic: Nic) -> None:
         with constraint_errors():

@@ -32,8 +32,7 @@ async def add_host(ctx: Context, name: str, cluster_id: str, address: str, port:
         try:
             await ctx.agents.call(host, "Host.ping")
         except (HostUnreachable, AgentError):
-            await repo.conn.execute("UPDATE hosts SET status = 'non_responsive' WHERE id = $1", host.id)
-            return Host(**{**host.__dict__, "status": "non_responsive"})
+            return await repo.set_host_status(host, "non_responsive")
         return host
 
 

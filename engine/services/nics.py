@@ -117,44 +117,35 @@ async def _audit_plug(repo: Repository, user: str, vm: Vm, nic: Nic) -> None:
     await repo.audit(PLUGGED if nic.plugged else UNPLUGGED, "normal", message, user, vm, nic)
 
 
-async def _audit_failure(
-    ctx: Context, user: str, log_type: int, what: str, vm: Vm | None, vm_id: str, nic: Nic | None, exc: EngineError
-) -> None:
-    """Recorded in a transaction of its own: the use case's own has rolled back."""
-    await ctx.audit(log_type, "error", f"Failed to {what} VM {vm.name if vm else vm_id}: {exc.detail}", user, vm, nic)
-
-
 async def add_nic(ctx: Context, user: str, vm_id: str, fields: NicFields, activate: bool = True) -> Nic:
-    vm: Vm | None = None
     name = fields.name or ""
-    try:
-        async with ctx.transaction() as repo:
-            vm = await repo.vm(vm_id, lock=True)
-            cluster = await repo.cluster(vm.cluster_id)
-            if not name:
-                raise EngineError(errors.INVALID, "a NIC needs a name")
-            rules.name_free(await repo.nics(vm.id), name)
-            model = fields.model or "virtio"
-            rules.model_allowed(vm, model)
-            if fields.profile_id is None:
-                raise EngineError(errors.INVALID, "a NIC needs a vnic_profile (the network it connects to)")
-            network_name, bridge, mirroring = await _profile_network(repo, vm, fields.profile_id)
-            if activate and not vm.running:
-                rules.vm_status_allows_plug(vm)
-            nic = Nic(
+    async with (
+        ctx.failure_audited(user, ADD_FAILED, "add NIC {nic} to", vm_id, name) as seen,
+        ctx.transaction() as repo,
+    ):
+        vm = seen.vm = await repo.vm(vm_id, lock=True)
+        cluster = await repo.cluster(vm.cluster_id)
+        if not name:
+            raise EngineError(errors.INVALID, "a NIC needs a name")
+        rules.name_free(await repo.nics(vm.id), name)
+        model = fields.model or "virtio"
+        rules.model_allowed(vm, model)
+        if fields.profile_id is None:
+            raise EngineError(errors.INVALID, "a NIC needs a vnic_profile (the network it connects to)")
+        network_name, bridge, mirroring = await _profile_network(repo, vm, fields.profile_id)
+        if activate and not vm.running:
+            rules.vm_status_allows_plug(vm)
+        nic = Nic(
                 id=str(uuid.uuid4()), vm_id=vm.id, name=name, mac="", model=model, profile_id=fields.profile_id,
                 linked=True if fields.linked is None else fields.linked, plugged=False,
                 network_name=network_name, bridge=bridge, port_mirroring=mirroring,
             )  # fmt: skip
-            nic = await _insert_with_mac(repo, nic, fields.mac)
-            if activate:
-                nic = await _plug(ctx, repo, vm, cluster, nic)
-            await repo.audit(ADDED, "normal", f"NIC {nic.name} ({nic.mac}) was added to VM {vm.name}.", user, vm, nic)
-            if nic.plugged:
-                await _audit_plug(repo, user, vm, nic)
-    except EngineError as exc:
-        await _audit_failure(ctx, user, ADD_FAILED, f"add NIC {name} to", vm, vm_id, None, exc)
-        raise
+        nic = await _insert_with_mac(repo, nic, fields.mac)
+        if activate:
+            nic = await _plug(ctx, repo, vm, cluster, nic)
+        await repo.audit(ADDED, "normal", f"NIC {nic.name} ({nic.mac}) was added to VM {vm.name}.", user, vm, nic)
+        if nic.plugged:
+            await _audit_plug(repo, user, vm, nic)
     return nic
 
 
@@ -166,62 +157,43 @@ async def _insert_with_mac(repo: Repository, nic: Nic, requested: str | None) ->
     # The lowest free MAC; another engine may take the same one at the same moment, so each
     # try runs in a savepoint and a taken MAC moves on to the next.
     for mac in free_macs(await repo.mac_ranges(), await repo.used_macs()):
-        try:
-            async with repo.conn.transaction():
-                await repo.insert_nic(nic.changed(mac=mac))
+        if await repo.try_insert_nic(nic.changed(mac=mac)):
             return nic.changed(mac=mac)
-        except EngineError as exc:
-            if exc.kind is not errors.MAC_IN_USE:
-                raise
     raise EngineError(errors.MAC_POOL_EMPTY, "no free MAC address is left in the MAC pool")
 
 
 async def set_plugged(ctx: Context, user: str, vm_id: str, nic_id: str, plug: bool) -> Nic:
     """plugUnplugNic(vmId, nicId, plug): activate or deactivate; idempotent."""
-    vm: Vm | None = None
-    nic: Nic | None = None
-    try:
-        async with ctx.transaction() as repo:
-            vm = await repo.vm(vm_id, lock=True)
-            nic = await repo.nic(vm.id, nic_id)
-            if nic.plugged == plug:
-                return nic  # nothing to do, nothing changes
-            cluster = await repo.cluster(vm.cluster_id)
-            changed = await (_plug if plug else _unplug)(ctx, repo, vm, cluster, nic)
-            await _audit_plug(repo, user, vm, changed)
-    except EngineError as exc:
-        what = f"{'plug' if plug else 'unplug'} NIC {nic.name if nic else nic_id} of"
-        await _audit_failure(ctx, user, PLUG_FAILED if plug else UNPLUG_FAILED, what, vm, vm_id, nic, exc)
-        raise
+    what = f"{'plug' if plug else 'unplug'} NIC {{nic}} of"
+    log_type = PLUG_FAILED if plug else UNPLUG_FAILED
+    async with ctx.failure_audited(user, log_type, what, vm_id, nic_id) as seen, ctx.transaction() as repo:
+        vm = seen.vm = await repo.vm(vm_id, lock=True)
+        nic = seen.nic = await repo.nic(vm.id, nic_id)
+        if nic.plugged == plug:
+            return nic  # nothing to do, nothing changes
+        cluster = await repo.cluster(vm.cluster_id)
+        changed = await (_plug if plug else _unplug)(ctx, repo, vm, cluster, nic)
+        await _audit_plug(repo, user, vm, changed)
     return changed
 
 
 async def update_nic(ctx: Context, user: str, vm_id: str, nic_id: str, fields: NicFields, plugged: bool | None) -> Nic:
     """Apply field changes and, when asked, plug or unplug: all in one transaction, so a refused
     plug leaves the fields unchanged too."""
-    vm: Vm | None = None
-    nic: Nic | None = None
-    try:
-        async with ctx.transaction() as repo:
-            vm = await repo.vm(vm_id, lock=True)
-            nic = await repo.nic(vm.id, nic_id)
-            updated = await _apply_fields(repo, vm, nic, fields)
-            if updated != nic:
-                rules.update_allowed(vm, nic)
-                await repo.update_nic(updated)
-                await repo.audit(
-                    UPDATED, "normal", f"NIC {updated.name} of VM {vm.name} was updated.", user, vm, updated
-                )
-            final = updated
-            if plugged is not None and plugged != updated.plugged:
-                cluster = await repo.cluster(vm.cluster_id)
-                final = await (_plug if plugged else _unplug)(ctx, repo, vm, cluster, updated)
-                await _audit_plug(repo, user, vm, final)
-    except EngineError as exc:
-        await _audit_failure(
-            ctx, user, UPDATE_FAILED, f"update NIC {nic.name if nic else nic_id} of", vm, vm_id, nic, exc
-        )
-        raise
+    audited = ctx.failure_audited(user, UPDATE_FAILED, "update NIC {nic} of", vm_id, nic_id)
+    async with audited as seen, ctx.transaction() as repo:
+        vm = seen.vm = await repo.vm(vm_id, lock=True)
+        nic = seen.nic = await repo.nic(vm.id, nic_id)
+        updated = await _apply_fields(repo, vm, nic, fields)
+        if updated != nic:
+            rules.update_allowed(vm, nic)
+            await repo.update_nic(updated)
+            await repo.audit(UPDATED, "normal", f"NIC {updated.name} of VM {vm.name} was updated.", user, vm, updated)
+        final = updated
+        if plugged is not None and plugged != updated.plugged:
+            cluster = await repo.cluster(vm.cluster_id)
+            final = await (_plug if plugged else _unplug)(ctx, repo, vm, cluster, updated)
+            await _audit_plug(repo, user, vm, final)
     return final
 
 
@@ -246,17 +218,10 @@ async def _apply_fields(repo: Repository, vm: Vm, nic: Nic, fields: NicFields) -
 
 
 async def remove_nic(ctx: Context, user: str, vm_id: str, nic_id: str) -> None:
-    vm: Vm | None = None
-    nic: Nic | None = None
-    try:
-        async with ctx.transaction() as repo:
-            vm = await repo.vm(vm_id, lock=True)
-            nic = await repo.nic(vm.id, nic_id)
-            rules.remove_allowed(vm, nic)
-            await repo.delete_nic(nic.id)
-            await repo.audit(REMOVED, "normal", f"NIC {nic.name} was removed from VM {vm.name}.", user, vm, nic)
-    except EngineError as exc:
-        await _audit_failure(
-            ctx, user, REMOVE_FAILED, f"remove NIC {nic.name if nic else nic_id} from", vm, vm_id, nic, exc
-        )
-        raise
+    audited = ctx.failure_audited(user, REMOVE_FAILED, "remove NIC {nic} from", vm_id, nic_id)
+    async with audited as seen, ctx.transaction() as repo:
+        vm = seen.vm = await repo.vm(vm_id, lock=True)
+        nic = seen.nic = await repo.nic(vm.id, nic_id)
+        rules.remove_allowed(vm, nic)
+        await repo.delete_nic(nic.id)
+        await repo.audit(REMOVED, "normal", f"NIC {nic.name} was removed from VM {vm.name}.", user, vm, nic)

@@ -50,38 +50,31 @@ async def remove_vm(ctx: Context, user: str, vm_id: str) -> None:
 
 
 async def run_vm(ctx: Context, user: str, vm_id: str, host_id: str | None = None) -> Vm:
-    vm: Vm | None = None
-    try:
-        async with ctx.transaction() as repo:
-            vm = await repo.vm(vm_id, lock=True)
-            if vm.status != DOWN:
-                raise EngineError(errors.VM_STATUS_ILLEGAL, f"VM {vm.name} is {vm.status}, not down")
-            hosts = [await repo.host(host_id)] if host_id else await repo.hosts()
-            candidates = [h for h in hosts if h.cluster_id == vm.cluster_id and h.status == "up"]
-            if not candidates:
-                raise EngineError(errors.NO_HOST, f"no host that is up in the cluster of VM {vm.name}")
-            host = candidates[0]
-            nics = await repo.nics(vm.id)
-            started = await _create_on_host(ctx, host, vm, nics)
-            try:
-                placed = {n["alias"]: n for n in started.get("nics", [])}
-                for nic in nics:
-                    reported = placed.get(alias_of(nic))
-                    if nic.plugged and reported:
-                        address = PciAddress.parse(reported["address"]) if reported.get("address") else None
-                        await repo.set_device(nic.changed(alias=reported["alias"], address=address))
-            except Exception:
-                # The database will say 'down': the host must not keep it running.
-                with contextlib.suppress(HostUnreachable, AgentError):
-                    await ctx.agents.call(host, "VM.destroy", vmId=vm.id)
-                raise
-            await repo.set_vm_status(vm.id, UP, host.id)
-            await repo.audit(AUDIT_RUN, "normal", f"VM {vm.name} started on host {host.name}.", user, vm)
-    except EngineError as exc:
-        await ctx.audit(
-            AUDIT_RUN_FAILED, "error", f"Failed to run VM {vm.name if vm else vm_id}: {exc.detail}", user, vm
-        )
-        raise
+    async with ctx.failure_audited(user, AUDIT_RUN_FAILED, "run", vm_id) as seen, ctx.transaction() as repo:
+        vm = seen.vm = await repo.vm(vm_id, lock=True)
+        if vm.status != DOWN:
+            raise EngineError(errors.VM_STATUS_ILLEGAL, f"VM {vm.name} is {vm.status}, not down")
+        hosts = [await repo.host(host_id)] if host_id else await repo.hosts()
+        candidates = [h for h in hosts if h.cluster_id == vm.cluster_id and h.status == "up"]
+        if not candidates:
+            raise EngineError(errors.NO_HOST, f"no host that is up in the cluster of VM {vm.name}")
+        host = candidates[0]
+        nics = await repo.nics(vm.id)
+        started = await _create_on_host(ctx, host, vm, nics)
+        try:
+            placed = {n["alias"]: n for n in started.get("nics", [])}
+            for nic in nics:
+                reported = placed.get(alias_of(nic))
+                if nic.plugged and reported:
+                    address = PciAddress.parse(reported["address"]) if reported.get("address") else None
+                    await repo.set_device(nic.changed(alias=reported["alias"], address=address))
+        except Exception:
+            # The database will say 'down': the host must not keep it running.
+            with contextlib.suppress(HostUnreachable, AgentError):
+                await ctx.agents.call(host, "VM.destroy", vmId=vm.id)
+            raise
+        await repo.set_vm_status(vm.id, UP, host.id)
+        await repo.audit(AUDIT_RUN, "normal", f"VM {vm.name} started on host {host.name}.", user, vm)
     return await _reload(ctx, vm.id)
 
 
