@@ -57,6 +57,21 @@ def pg_cluster() -> Iterator[Cluster]:
 
 
 @pytest.fixture
+async def migrated_database_url(database_url: str) -> str:
+    """A fresh database with the engine's schema applied."""
+    import asyncpg
+
+    from engine.adapters import migrations
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        await migrations.apply(conn, migrations.discover(migrations.default_sql_dir()))
+    finally:
+        await conn.close()
+    return database_url
+
+
+@pytest.fixture
 def database_url(pg_cluster: Cluster) -> str:
     """An empty database of its own for each test."""
     return pg_cluster.create_database(f"test_{os.getpid()}_{next(_counter)}")

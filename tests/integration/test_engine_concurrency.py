@@ -392,16 +392,11 @@ async def test_a_storm_of_conflicting_changes_leaves_what_the_answers_say(databa
         assert newest["nic"]["name"] == row["name"], f"{newest} vs {row}\n{context}"
 
 
-async def test_the_newest_plug_entry_of_the_audit_log_is_the_nic_state(database_url: str) -> None:
+async def test_the_newest_plug_entry_of_the_audit_log_is_the_nic_state(migrated_database_url: str) -> None:
     """What the storm could show only by luck: one activate whose audit write is held up (as a busy
     pool or a slow event loop would) while a deactivate of the same NIC completes.  (set_plugged
     used to log after its commit, in a transaction of its own: the activate logged last.)"""
-    conn = await asyncpg.connect(database_url)
-    try:
-        await migrations.apply(conn, migrations.discover(migrations.default_sql_dir()))
-    finally:
-        await conn.close()
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=10)
+    pool = await asyncpg.create_pool(migrated_database_url, min_size=1, max_size=10)
     gate, held = asyncio.Event(), asyncio.Event()
 
     class SlowAuditContext(Context):

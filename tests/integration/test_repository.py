@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 
-from engine.adapters import migrations
 from engine.adapters.agent_client import AgentClients
 from engine.adapters.repository import Repository
 from engine.domain import errors
@@ -39,13 +38,8 @@ def pool_mac(n: int) -> str:
 
 
 @pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await migrations.apply(conn, migrations.discover(migrations.default_sql_dir()))
-    finally:
-        await conn.close()
-    created = await asyncpg.create_pool(database_url, min_size=1, max_size=40)
+async def pool(migrated_database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    created = await asyncpg.create_pool(migrated_database_url, min_size=1, max_size=40)
     try:
         yield created
     finally:

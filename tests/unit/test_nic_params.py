@@ -41,10 +41,6 @@ def refused(call: Callable[[], object], code: int, name: str) -> ParamError:
     return err
 
 
-def test_codes_are_vdsm_and_json_rpc() -> None:
-    assert (MISSING, INVALID) == (11, -32602)
-
-
 # --- NicSpec.from_params: refusals -------------------------------------------------------------
 
 BAD_NICS: list[tuple[str, dict[str, Any], int, str]] = [

@@ -99,10 +99,6 @@ def test_plug_is_refused_in_other_vm_statuses(status: str) -> None:
 # --- hot plug: cluster version and guest OS ---------------------------------------------------
 
 
-def test_hotplug_needs_cluster_version_3_1() -> None:
-    assert Version(3, 1) == rules.HOTPLUG_MIN_VERSION
-
-
 @pytest.mark.parametrize(("major", "minor"), [(3, 1), (3, 2), (4, 7)])
 def test_hotplug_is_allowed_from_cluster_version_3_1(major: int, minor: int) -> None:
     rules.hotplug_supported(make_vm(), make_cluster(major, minor))
@@ -248,10 +244,6 @@ def test_a_mac_another_plugged_nic_carries_is_refused(itself_first: bool) -> Non
 # --- PCI budget -------------------------------------------------------------------------------
 
 
-def test_the_pci_budget_is_ovirts() -> None:
-    assert rules.PCI_DEVICE_BUDGET == 26
-
-
 @pytest.mark.parametrize("plugged", [0, 1, rules.PCI_DEVICE_BUDGET - 1])
 def test_a_device_may_be_plugged_below_the_budget(plugged: int) -> None:
     rules.pci_budget(plugged)
@@ -310,10 +302,9 @@ def test_a_code_cannot_be_registered_twice() -> None:
     assert [k for k in errors.all_kinds() if k.code == 1001] == [errors.VM_NOT_FOUND]
 
 
-def test_every_kind_has_a_unique_code_and_name_and_a_known_status() -> None:
-    kinds = errors.all_kinds()
+def test_every_kind_has_a_unique_name_and_a_known_status() -> None:
+    kinds = errors.all_kinds()  # codes are unique by construction: kind() refuses a duplicate
     assert len(kinds) > 1
-    assert len({k.code for k in kinds}) == len(kinds)
     assert len({k.name for k in kinds}) == len(kinds)
     assert {k.status for k in kinds} <= {400, 401, 403, 404, 409, 502, 503}
     assert [k.code for k in kinds] == sorted(k.code for k in kinds)

@@ -16,6 +16,7 @@ const state = {
   failed: {},    // nic id -> {reason, plugged}: the engine's reason, and the state it left
   dialog: null,  // {mode: "new" | "edit", nic}
   shown: { vms: "", nics: "" },
+  polls: 0,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -81,7 +82,8 @@ async function refreshInventory() {
 
 async function refresh() {
   if (!state.token) return;
-  await refreshInventory();   // networks and hosts added elsewhere show up too
+  // Networks, profiles and hosts change rarely: reread them every fifth refresh.
+  if (state.polls++ % 5 === 0) await refreshInventory();
   state.vms = (await api("GET", "/vms")).vm;
   if (state.vmId && !state.vms.some((v) => v.id === state.vmId)) state.vmId = null;
   state.nics = state.vmId ? (await api("GET", `/vms/${state.vmId}/nics`)).nic : [];
