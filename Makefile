@@ -1,10 +1,14 @@
 # The front door.  `make run` brings the stack up; `make test` runs every test on the real
 # services; `make check` lints and type-checks.  Each target installs what it needs first.
+# What QEMU and PostgreSQL must reach (the tiny guest, consoles, make run's database) lives in
+# this checkout's state directory under /var/tmp (devtools/paths.py), so a clone in a private
+# directory works.
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-v1
-GUEST   := .cache/guest
 PYTEST_ARGS ?=
+# When this make started, so that `make run` can say how long bringing everything up took.
+export HOTPLUG_MAKE_START := $(shell date +%s.%N)
 
 .PHONY: run stop test unit integration e2e check bench host guest clean
 
@@ -12,12 +16,13 @@ host:
 	@bash scripts/ensure-host.sh
 
 $(STAMP): pyproject.toml | host
-	@test -x $(PY) || python3 -m venv $(VENV)
+	@test -x $(PY) || { echo "make: creating the virtual environment $(VENV)"; python3 -m venv $(VENV); }
+	@echo "make: installing the project and its Python dependencies into $(VENV) (about a minute the first time)"
 	@$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-guest: host
-	@bash scripts/build-guest.sh $(GUEST)
+guest: host $(STAMP)
+	@$(PY) -m devtools.guest
 
 run: host $(STAMP) guest
 	@$(PY) -m devtools.run
@@ -48,5 +53,7 @@ check: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# Stops a run left in the background, then removes what this checkout made.
 clean:
-	rm -rf $(VENV) .cache test-output
+	@if [ -x $(PY) ]; then $(PY) -m devtools.run stop; $(PY) -m devtools.paths clean; fi
+	rm -rf $(VENV) .cache .run test-output build

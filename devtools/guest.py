@@ -8,15 +8,18 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from devtools import paths
 from shared_schema.vm import VmSpec
 
-PROJECT = Path(__file__).resolve().parents[1]
-GUEST_DIR = PROJECT / ".cache" / "guest"
+PROJECT = paths.PROJECT
+# In the checkout's state directory: QEMU (libvirt-qemu) cannot enter a private checkout.
+GUEST_DIR = paths.guest_dir()
 READY_MARKER = "HOTPLUG-GUEST-READY"
 CMDLINE = "console=ttyS0 panic=-1 quiet"
 
 
 def ensure_built(directory: Path = GUEST_DIR) -> Path:
+    paths.ensure()
     subprocess.run(["bash", str(PROJECT / "scripts" / "build-guest.sh"), str(directory)], check=True)
     return directory
 
@@ -62,3 +65,7 @@ def wait_for_console(console_log: Path, text: str, timeout: float = 90.0, after:
                 return line
         time.sleep(0.1)
     raise TimeoutError(f"guest console {console_log} did not show {text!r} within {timeout:.0f} s")
+
+
+if __name__ == "__main__":  # make guest
+    ensure_built()

@@ -1,7 +1,7 @@
 """``make run`` / ``make stop``: the whole stack on one machine, for trying it out.
 
 ``python -m devtools.run`` brings up, in order: the database (``DATABASE_URL`` or a private
-cluster under ``.run/pgdata``), the schema, the demo bridge, the demo VM (the tiny guest), the
+cluster in the checkout's state directory, see ``devtools/paths.py``), the schema, the demo bridge, the demo VM (the tiny guest), the
 agent and the engine; prints where they answer; and on Ctrl-C or SIGTERM stops what it started.
 ``python -m devtools.run stop`` stops a run left in the background.  System daemons (libvirtd,
 virtlogd) are started by ``scripts/ensure-host.sh`` and left running: they belong to the host.
@@ -19,11 +19,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-from devtools import demo, netdev
+from devtools import demo, netdev, paths
 from devtools.pg import Cluster
 
 PROJECT = Path(__file__).resolve().parents[1]
-RUN_DIR = PROJECT / ".run"
+RUN_DIR = PROJECT / ".run"  # the user's own: logs, state.json, the admin password
+DEMO_CONSOLE = paths.consoles_dir() / "hotplug-demo.log"  # QEMU must reach it
 STATE = RUN_DIR / "state.json"
 DEMO_BRIDGE = "hpbr-demo"
 DEMO_VM = "hotplug-demo"
@@ -34,6 +35,17 @@ LIBVIRT_URI = os.environ.get("LIBVIRT_URI", "qemu:///system")
 
 def _log(message: str) -> None:
     print(f"make run: {message}", flush=True)
+
+
+def _elapsed() -> float:
+    """Seconds since ``make`` started (it exports HOTPLUG_MAKE_START), installs included."""
+    try:
+        return time.time() - float(os.environ["HOTPLUG_MAKE_START"])
+    except (KeyError, ValueError):
+        return time.time() - _STARTED
+
+
+_STARTED = time.time()
 
 
 def _save(state: dict[str, object]) -> None:
@@ -77,7 +89,7 @@ def _database(state: dict[str, object]) -> str:
     if os.environ.get("DATABASE_URL"):
         _log("database: DATABASE_URL")
         return os.environ["DATABASE_URL"]
-    cluster = Cluster(RUN_DIR / "pgdata")
+    cluster = Cluster(paths.pgdata_dir())
     cluster.init()
     if cluster.start():
         state["postgres"] = str(cluster.datadir)
@@ -100,6 +112,8 @@ def _admin_password() -> str:
 
 def up() -> None:
     RUN_DIR.mkdir(exist_ok=True)
+    RUN_DIR.chmod(0o700)  # it holds the admin password
+    paths.ensure()
     state: dict[str, object] = {"run": os.getpid()}
     _save(state)
     (RUN_DIR / "run.pid").write_text(str(os.getpid()))
@@ -117,10 +131,10 @@ def up() -> None:
     _wait_http(f"http://{AGENT_LISTEN}/jsonrpc", ping, 30, agent)
     _wait_http(f"http://{ENGINE_LISTEN}/health", None, 30, engine)
     api = demo.Api(f"http://{ENGINE_LISTEN}", password)
-    vm = demo.ensure_demo(api, AGENT_LISTEN, DEMO_BRIDGE, RUN_DIR / "demo-console.log", LIBVIRT_URI)
+    vm = demo.ensure_demo(api, AGENT_LISTEN, DEMO_BRIDGE, DEMO_CONSOLE, LIBVIRT_URI)
     state["vm"] = vm["id"]
     _save(state)
-    _log(f"demo VM {DEMO_VM} is up (serial console: {RUN_DIR / 'demo-console.log'})")
+    _log(f"demo VM {DEMO_VM} is up (serial console: {DEMO_CONSOLE})")
     base = f"http://{ENGINE_LISTEN}/ovirt-engine/api"
     print(
         "\nUp and running:\n"
@@ -130,6 +144,7 @@ def up() -> None:
         f"  agent JSON-RPC  http://{AGENT_LISTEN}/jsonrpc\n"
         f"  demo VM         {DEMO_VM} ({vm['id']}) on {LIBVIRT_URI}, network 'demo' on bridge {DEMO_BRIDGE}\n"
         f"  logs            {RUN_DIR}/*.log\n"
+        f"  state           {paths.state_dir()} (database, guest, consoles; `make clean` removes it)\n"
         "Try it:\n"
         f"  TOKEN=$(curl -s -d grant_type=password -d scope=ovirt-app-api -d username=admin@internal "
         f"-d password={password} http://{ENGINE_LISTEN}/ovirt-engine/sso/oauth/token | python3 -c "
@@ -139,6 +154,7 @@ def up() -> None:
         "Ctrl-C stops everything this run started (or `make stop` from another shell).",
         flush=True,
     )
+    _log(f"up in {_elapsed():.1f} s")
 
 
 def _stop_demo_vm(state: dict[str, object]) -> None:

@@ -37,7 +37,7 @@ async def _migrate(settings: EngineSettings) -> None:
 
     conn = await asyncpg.connect(settings.database_url)
     try:
-        applied = await migrations.apply(conn, migrations.discover(migrations.default_sql_dir()))
+        applied = await migrations.apply(conn, migrations.packaged())
     finally:
         await conn.close()
     print("applied: " + ", ".join(applied) if applied else "schema is up to date")
@@ -50,14 +50,20 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if command == "migrate":
-        asyncio.run(_migrate(settings))
-        return
-    from aiohttp import web
+    from engine.adapters.migrations import MigrationError
 
-    from engine.app import create_app
+    try:
+        if command == "migrate":
+            asyncio.run(_migrate(settings))
+            return
+        from aiohttp import web
 
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+        from engine.app import create_app
+
+        web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    except MigrationError as exc:
+        # The schema and this engine do not match: serving would answer every call with a 500.
+        sys.exit(f"engine: cannot start: {exc}")
 
 
 if __name__ == "__main__":

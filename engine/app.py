@@ -25,7 +25,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     pool = await asyncpg.create_pool(app[SETTINGS].database_url, min_size=1, max_size=40)
     try:
         async with pool.acquire() as conn:
-            await migrations.apply(conn, migrations.discover(migrations.default_sql_dir()))
+            await migrations.apply(conn, migrations.packaged())
         agents = AgentClients(timeout=app[SETTINGS].host_timeout)
         app[POOL] = pool
         app[CONTEXT] = Context(pool, agents)

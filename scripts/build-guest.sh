@@ -10,6 +10,7 @@ out=$(realpath -m "${1:?usage: build-guest.sh OUTDIR}")
 stamp="$out/.built-v1"
 [ -f "$stamp" ] && [ -f "$out/vmlinuz" ] && [ -f "$out/initrd.img" ] && exit 0
 
+echo "build-guest: building the tiny guest into $out (about 20 s, once)"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"

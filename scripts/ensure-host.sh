@@ -24,7 +24,7 @@ for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "ensure-host: installing ${missing[*]}"
+  echo "ensure-host: installing Debian packages (a minute or two the first time): ${missing[*]}"
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null \
     || { $SUDO apt-get update -q >/dev/null && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
 fi
@@ -36,6 +36,7 @@ if [ -e /dev/kvm ] && [ "$(stat -c %a /dev/kvm)" != 660 ]; then
 fi
 
 if ! $SUDO virsh -c qemu:///system version >/dev/null 2>&1; then
+  echo "ensure-host: starting virtlogd and libvirtd"
   if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
     $SUDO systemctl start virtlogd libvirtd
   else

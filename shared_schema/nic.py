@@ -40,7 +40,11 @@ NIC_MODELS = {
 }
 
 _MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
-_IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+# A Linux network device name (bridge, tap): what the kernel accepts, the one rule for it.
+# The engine's API, its OpenAPI document and a SQL CHECK use it too (a test compares them).
+DEVICE_NAME_PATTERN = r"[A-Za-z0-9_.-]{1,15}"
+DEVICE_NAME_RULE = "1-15 of A-Z a-z 0-9 _ . -, not '.' or '..'"
+_IFNAME = re.compile(DEVICE_NAME_PATTERN)
 _ALIAS = re.compile(r"ua-[A-Za-z0-9_-]{1,64}")
 _PCI_TEXT = re.compile(r"([0-9a-fA-F]{4}):([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])")
 _PCI_LIMITS = {"domain": 0xFFFF, "bus": 0xFF, "slot": 0x1F, "function": 0x7}
@@ -159,9 +163,10 @@ def parse_vm_id(value: Any) -> str:
         raise ParamError.invalid("vmId", f"expected a UUID, got {value!r}") from None
 
 
-def _ifname(value: Any, name: str) -> str:
+def parse_device_name(value: Any, name: str) -> str:
+    """A network device name (a bridge, a tap), or ParamError saying what a valid one is."""
     if not isinstance(value, str) or not _IFNAME.fullmatch(value) or value in (".", ".."):
-        raise ParamError.invalid(name, f"expected a network device name (1-15 of A-Z a-z 0-9 _ . -), got {value!r}")
+        raise ParamError.invalid(name, f"expected a network device name ({DEVICE_NAME_RULE}), got {value!r}")
     return value
 
 
@@ -185,7 +190,7 @@ def _promisc(nic: Mapping[str, Any]) -> tuple[str, ...]:
     names = raw.split(",") if isinstance(raw, str) else raw
     if not isinstance(names, list | tuple):
         raise ParamError.invalid("nic.promisc", f"expected network names, got {raw!r}")
-    return tuple(_ifname(n.strip() if isinstance(n, str) else n, "nic.promisc") for n in names)
+    return tuple(parse_device_name(n.strip() if isinstance(n, str) else n, "nic.promisc") for n in names)
 
 
 def _nic_dict(nic: Any) -> Mapping[str, Any]:
@@ -235,7 +240,7 @@ class NicSpec:
         if device in ("bridge", "vnlink"):
             if nic.get("network") in (None, ""):
                 raise ParamError.missing("nic.network")
-            network = _ifname(nic["network"], "nic.network")
+            network = parse_device_name(nic["network"], "nic.network")
         spec = nic.get("specParams") or {}
         if not isinstance(spec, Mapping):
             raise ParamError.invalid("nic.specParams", f"expected a dictionary, got {spec!r}")

@@ -43,7 +43,7 @@ def _stop_abandoned_clusters() -> None:
 def pg_cluster() -> Iterator[Cluster]:
     _stop_abandoned_clusters()
     root = Path(tempfile.mkdtemp(prefix="hotplug-test-pg-"))
-    os.chmod(root, 0o755)  # the postgres user must reach the data folder
+    os.chmod(root, 0o711)  # the postgres user must pass through to the data folder
     (root / "owner.pid").write_text(str(os.getpid()))
     cluster = Cluster(root / "data", port=5432)
     cluster.init(durable=False)
@@ -65,7 +65,7 @@ async def migrated_database_url(database_url: str) -> str:
 
     conn = await asyncpg.connect(database_url)
     try:
-        await migrations.apply(conn, migrations.discover(migrations.default_sql_dir()))
+        await migrations.apply(conn, migrations.packaged())
     finally:
         await conn.close()
     return database_url

@@ -1,8 +1,11 @@
 """Apply the SQL files of ``sql/`` in order, once each, remembering a checksum of each.
 
-A file that changed after it was applied is refused: schema history is append-only.  The whole
-run holds a transaction-scoped advisory lock, so two engines starting together apply each
-migration once.
+The files are read as package resources (``engine.schema_sql``, which is ``sql/`` in a checkout
+and in the wheel), never through a path relative to the source tree.  A file that changed after
+it was applied is refused: schema history is append-only.  So is a database that holds a
+migration no file knows (an older engine on a newer schema), and so is an empty set of files.
+The whole run holds a transaction-scoped advisory lock, so two engines starting together apply
+each migration once.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 
 import asyncpg
 
@@ -35,17 +39,22 @@ class Migration:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
 
-def default_sql_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "sql"
+def packaged() -> list[Migration]:
+    """The engine's own migrations, from the installed package (or the checkout's sql/)."""
+    return discover(resources.files("engine.schema_sql"))
 
 
-def discover(directory: Path) -> list[Migration]:
+def discover(directory: Traversable) -> list[Migration]:
     found: list[Migration] = []
-    for path in sorted(directory.glob("*.sql")):
-        match = _NAME.match(path.name)
+    for entry in sorted(directory.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".sql"):
+            continue
+        match = _NAME.match(entry.name)
         if match is None:
-            raise MigrationError(f"{path.name}: migration files are named NNNN_words.sql")
-        found.append(Migration(match.group(1), path.name, path.read_text()))
+            raise MigrationError(f"{entry.name}: migration files are named NNNN_words.sql")
+        found.append(Migration(match.group(1), entry.name, entry.read_text(encoding="utf-8")))
+    if not found:
+        raise MigrationError(f"no migration files (NNNN_words.sql) in {directory}; the installation is incomplete")
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
         raise MigrationError(f"two migration files share a version number in {directory}")
@@ -64,8 +73,14 @@ async def apply(conn: asyncpg.Connection, migrations: list[Migration]) -> list[s
                    checksum   text NOT NULL,
                    applied_at timestamptz NOT NULL DEFAULT now())"""
         )
-        rows = await conn.fetch("SELECT version, name, checksum FROM schema_migrations")
+        rows = await conn.fetch("SELECT version, name, checksum FROM schema_migrations ORDER BY version")
         known = {r["version"]: r for r in rows}
+        unknown = [r["name"] for r in rows if r["version"] not in {m.version for m in migrations}]
+        if unknown:
+            raise MigrationError(
+                f"the database holds migrations this engine does not know ({', '.join(unknown)}): "
+                "it was migrated by a newer engine; run that engine, or restore a database that matches this one"
+            )
         for migration in migrations:
             row = known.get(migration.version)
             if row is not None:

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.api import auth, routes
+from shared_schema.nic import DEVICE_NAME_PATTERN
 
 Json = dict[str, Any]
 
@@ -148,8 +149,9 @@ def _schemas() -> Json:
         "ClusterInput": _in({"name": s, "description": s, "version": _ref("Version")}, "name"),
         "HostInput": _in({"name": s, "address": s, "port": {"type": "integer", "minimum": 1, "maximum": 65535,
                           "default": 54321}, "cluster": _ref("IdRef")}, "name", "address", "cluster"),
-        "NetworkInput": _in({"name": s, "bridge": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,15}$"},
-                             "cluster": _ref("IdRef")}, "name", "bridge", "cluster"),
+        "NetworkInput": _in({"name": s, "bridge": {"type": "string", "pattern": f"^{DEVICE_NAME_PATTERN}$",
+                                                   "description": "default: the network's name, as in VDSM"},
+                             "cluster": _ref("IdRef")}, "name", "cluster"),
         "VmInput": _in({"name": s, "cluster": _ref("IdRef"),
                         "os": _in({"type": {"type": "string", "default": "other"}, "kernel": s, "initrd": s,
                                    "cmdline": s}),

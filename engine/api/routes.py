@@ -114,7 +114,7 @@ async def add_network(request: web.Request) -> web.Response:
     body = await _body(request)
     cluster_id = rep.ref_id(body, "cluster") or ""
     network, _ = await inventory.add_network(
-        _ctx(request), str(body.get("name", "")), cluster_id, str(body.get("bridge", ""))
+        _ctx(request), str(body.get("name", "")), cluster_id, str(body.get("bridge") or "")
     )
     return _ok(rep.network_json(_prefix(request), network), 201)
 

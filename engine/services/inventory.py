@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 from engine.adapters.agent_client import AgentError, HostUnreachable
 from engine.domain import errors
 from engine.domain.errors import EngineError
 from engine.domain.model import Cluster, Host, Network, Version, VnicProfile
 from engine.services.context import Context
-
-_BRIDGE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+from shared_schema.errors import ParamError
+from shared_schema.nic import DEVICE_NAME_RULE, parse_device_name
 
 
 async def add_cluster(ctx: Context, name: str, version: Version, description: str = "") -> Cluster:
@@ -36,13 +34,25 @@ async def add_host(ctx: Context, name: str, cluster_id: str, address: str, port:
         return host
 
 
-async def add_network(ctx: Context, name: str, cluster_id: str, bridge: str) -> tuple[Network, VnicProfile]:
+async def add_network(ctx: Context, name: str, cluster_id: str, bridge: str = "") -> tuple[Network, VnicProfile]:
+    """A VM network on a host bridge.  As in VDSM, the bridge is named after the network unless
+    one is given, so the network's name must then be a valid device name."""
     if not name:
         raise EngineError(errors.INVALID, "a network needs a name")
-    if not _BRIDGE.fullmatch(bridge):
-        raise EngineError(
-            errors.INVALID, f"bridge must be a network device name (1-15 of A-Z a-z 0-9 _ . -), got {bridge!r}"
-        )
+    try:
+        if bridge:
+            parse_device_name(bridge, "bridge")
+        else:
+            bridge = parse_device_name(name, "name")
+    except ParamError:
+        if bridge:
+            why = f"bridge {bridge!r} is not a valid network device name ({DEVICE_NAME_RULE})"
+        else:
+            why = (
+                f"network {name!r} has no bridge, and its name cannot be the bridge's: a bridge name must be "
+                f"{DEVICE_NAME_RULE}. Give a shorter name, or name the bridge with 'bridge'"
+            )
+        raise EngineError(errors.INVALID, why) from None
     async with ctx.transaction() as repo:
         await repo.cluster(cluster_id)
         return await repo.add_network(name, cluster_id, bridge)

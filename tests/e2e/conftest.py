@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from devtools import guest, netdev
+from devtools import guest, netdev, paths
 from devtools.agent_proc import AgentClient, run_agent
 from devtools.engine_proc import EngineClient, run_engine
 from devtools.pg import Cluster
@@ -68,10 +69,22 @@ def bridge() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def test_guest(libvirt_conn: libvirt.virConnect, output_dir: Path) -> AsyncIterator[Guest]:
-    folder = output_dir / "e2e"
-    folder.mkdir(exist_ok=True)
-    console = folder / f"{GUEST_NAME}-console.log"
+def consoles(output_dir: Path) -> Iterator[Path]:
+    """Where guests write their serial consoles: the checkout's state directory, which QEMU can
+    reach wherever the checkout lives.  Copied to test-output/e2e/consoles/ at the end."""
+    paths.ensure()
+    folder = paths.consoles_dir()
+    yield folder
+    kept = output_dir / "e2e" / "consoles"
+    kept.mkdir(parents=True, exist_ok=True)
+    for log in folder.glob("*.log"):
+        with contextlib.suppress(OSError):
+            shutil.copyfile(log, kept / log.name)
+
+
+@pytest.fixture(scope="session")
+async def test_guest(libvirt_conn: libvirt.virConnect, consoles: Path) -> AsyncIterator[Guest]:
+    console = consoles / f"{GUEST_NAME}.log"
     with contextlib.suppress(libvirt.libvirtError):  # a killed run may have left its guest
         libvirt_conn.lookupByName(GUEST_NAME).destroy()
     console.unlink(missing_ok=True)

@@ -31,9 +31,9 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-async def web_vm(engine_setup: EngineSetup, output_dir: Path) -> AsyncIterator[dict[str, Any]]:
+async def web_vm(engine_setup: EngineSetup, consoles: Path) -> AsyncIterator[dict[str, Any]]:
     api, s = engine_setup.api, engine_setup
-    console = output_dir / "e2e" / "admin-page-console.log"
+    console = consoles / "admin-page.log"
     console.unlink(missing_ok=True)
     guest.ensure_built()
     vm = await api.ok("POST", "/vms", guest.engine_vm("web-vm", s.cluster_id, console))

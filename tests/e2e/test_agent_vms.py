@@ -25,9 +25,9 @@ async def vm_id(libvirt_conn: libvirt.virConnect) -> AsyncIterator[str]:
 
 
 async def test_create_runs_the_vm_with_its_nics_and_destroy_stops_it(
-    agent: AgentClient, libvirt_conn: libvirt.virConnect, output_dir: Path, bridge: str, vm_id: str
+    agent: AgentClient, libvirt_conn: libvirt.virConnect, consoles: Path, bridge: str, vm_id: str
 ) -> None:
-    console = output_dir / "e2e" / "agent-created-console.log"
+    console = consoles / "agent-created.log"
     console.unlink(missing_ok=True)
     spec = guest.spec("hpt-agent-created", console, vm_id=vm_id).to_params()
     spec["nics"] = [

@@ -19,10 +19,10 @@ from tests.e2e.test_engine_story import live_macs
 
 
 async def test_two_engines_racing_on_one_running_vm_stay_consistent(
-    engine_setup: EngineSetup, libvirt_conn: libvirt.virConnect, output_dir: Path
+    engine_setup: EngineSetup, libvirt_conn: libvirt.virConnect, output_dir: Path, consoles: Path
 ) -> None:
     s = engine_setup
-    console = output_dir / "e2e" / "engine-race-console.log"
+    console = consoles / "engine-race.log"
     console.unlink(missing_ok=True)
     guest.ensure_built()
     async with run_engine(output_dir / "e2e", s.database_url, ADMIN_PASSWORD) as other:

@@ -49,11 +49,11 @@ async def db_nics(setup: EngineSetup, vm_id: str) -> dict[str, tuple[bool, str]]
 
 @pytest.fixture(scope="module")
 async def running_story_vm(
-    engine_setup: EngineSetup, libvirt_conn: libvirt.virConnect, output_dir: Path
+    engine_setup: EngineSetup, libvirt_conn: libvirt.virConnect, consoles: Path
 ) -> AsyncIterator[dict[str, Any]]:
     """A rhel_6x64 VM of the engine booting the tiny guest: NIC 'nic1' active, 'nic2' added with activate = false."""
     api, s = engine_setup.api, engine_setup
-    console = output_dir / "e2e" / "engine-story-console.log"
+    console = consoles / "engine-story.log"
     console.unlink(missing_ok=True)
     guest.ensure_built()
     vm = await api.ok("POST", "/vms", guest.engine_vm("story", s.cluster_id, console))

@@ -105,7 +105,7 @@ async def events(api: EngineClient, database_url: str, vm_id: str) -> list[dict[
 async def test_the_second_engine_finds_the_schema_migrated_and_changes_nothing(
     database_url: str, output_dir: Path
 ) -> None:
-    files = migrations.discover(migrations.default_sql_dir())
+    files = migrations.packaged()
     async with run_engine(output_dir / "integration", database_url, PASSWORD) as first:
         before = await schema_state(database_url)
         assert [row[1] for row in before[0]] == [m.name for m in files]
@@ -121,7 +121,7 @@ async def test_the_second_engine_finds_the_schema_migrated_and_changes_nothing(
 
 
 async def test_two_engines_starting_at_once_apply_each_migration_once(database_url: str, output_dir: Path) -> None:
-    files = migrations.discover(migrations.default_sql_dir())
+    files = migrations.packaged()
     async with AsyncExitStack() as stack:
         engines = await asyncio.gather(
             *(stack.enter_async_context(run_engine(output_dir / "integration", database_url, PASSWORD))

@@ -19,7 +19,7 @@ ORDER BY 1, 2
 
 
 async def test_migrations_apply_once_and_twice_change_nothing(database_url: str) -> None:
-    files = migrations.discover(migrations.default_sql_dir())
+    files = migrations.packaged()
     assert files, "sql/ holds no migration"
     conn = await asyncpg.connect(database_url)
     try:
@@ -51,7 +51,7 @@ async def test_an_edited_applied_migration_is_refused(database_url: str, tmp_pat
 async def test_two_engines_migrating_at_once_apply_each_file_once(database_url: str) -> None:
     import asyncio
 
-    files = migrations.discover(migrations.default_sql_dir())
+    files = migrations.packaged()
     conns = [await asyncpg.connect(database_url) for _ in range(2)]
     try:
         results = await asyncio.gather(*(migrations.apply(c, files) for c in conns))
@@ -59,3 +59,20 @@ async def test_two_engines_migrating_at_once_apply_each_file_once(database_url: 
     finally:
         for c in conns:
             await c.close()
+
+
+def test_a_folder_without_migrations_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "__init__.py").write_text("")
+    with pytest.raises(migrations.MigrationError, match="no migration files"):
+        migrations.discover(tmp_path)
+
+
+async def test_a_database_with_a_migration_the_files_do_not_know_is_refused(database_url: str) -> None:
+    files = migrations.packaged()
+    conn = await asyncpg.connect(database_url)
+    try:
+        await migrations.apply(conn, files)
+        with pytest.raises(migrations.MigrationError, match="does not know"):
+            await migrations.apply(conn, files[:-1])  # an engine one migration older than the database
+    finally:
+        await conn.close()
