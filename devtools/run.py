@@ -1,8 +1,9 @@
 """``make run`` / ``make stop``: the whole stack on one machine, for trying it out.
 
 ``python -m devtools.run`` brings up, in order: the database (``DATABASE_URL`` or a private
-cluster in the checkout's state directory, see ``devtools/paths.py``), the schema, the demo bridge, the demo VM (the tiny guest), the
-agent and the engine; prints where they answer; and on Ctrl-C or SIGTERM stops what it started.
+cluster in the checkout's state directory, see ``devtools/paths.py``), the schema, the demo
+bridge, the demo VM (the tiny guest), the agent and the engine; prints where they answer; and
+on Ctrl-C or SIGTERM stops what it started.
 ``python -m devtools.run stop`` stops a run left in the background.  System daemons (libvirtd,
 virtlogd) are started by ``scripts/ensure-host.sh`` and left running: they belong to the host.
 """
