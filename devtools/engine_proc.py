@@ -15,9 +15,7 @@ from typing import Any
 import aiohttp
 
 from devtools.agent_proc import free_port
-
-API = "/ovirt-engine/api"
-TOKEN_PATH = "/ovirt-engine/sso/oauth/token"
+from engine.api.paths import API, TOKEN_PATH
 
 
 @dataclass

@@ -30,14 +30,11 @@ from typing import Any
 from shared_schema.errors import ParamError
 
 DEVICE_KINDS = ("bridge", "sriov", "vnlink", "bridgeless")
+# The NIC models, defined once: libvirt's names, which are oVirt API v4's too.  The engine's
+# OS table, its SQL CHECK and the admin page's model list use these (a test compares them).
+MODELS = ("virtio", "e1000", "e1000e", "rtl8139")
 # The seed's model names and the libvirt model each means ('pv' is oVirt's name for virtio).
-NIC_MODELS = {
-    "pv": "virtio",
-    "virtio": "virtio",
-    "e1000": "e1000",
-    "e1000e": "e1000e",
-    "rtl8139": "rtl8139",
-}
+NIC_MODELS = {"pv": "virtio", **{model: model for model in MODELS}}
 
 _MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 # A Linux network device name (bridge, tap): what the kernel accepts, the one rule for it.
@@ -324,6 +321,9 @@ class NicRef:
         if alias is None and mac is None:
             raise ParamError.missing("nic.alias or nic.macAddr")
         return cls(alias, mac)
+
+    def to_params(self) -> dict[str, str]:
+        return {k: v for k, v in (("alias", self.alias), ("macAddr", self.mac)) if v is not None}
 
     def __str__(self) -> str:
         return f"alias {self.alias}" if self.alias else f"MAC {self.mac}"

@@ -15,6 +15,9 @@ from typing import Any
 from shared_schema.errors import ParamError
 from shared_schema.nic import NicSpec, parse_vm_id
 
+# The least memory a guest gets (MiB); the engine's API and rules use it too.
+MIN_MEMORY_MIB = 16
+
 
 def check_vm_name(name: str) -> None:
     """1-64 printable characters, no '/': what libvirt accepts as a domain name."""
@@ -39,8 +42,8 @@ class VmSpec:
     def __post_init__(self) -> None:
         parse_vm_id(self.vm_id)
         check_vm_name(self.name)
-        if self.memory_mib < 16:
-            raise ParamError.invalid("memSize", f"must be at least 16 MiB, got {self.memory_mib}")
+        if self.memory_mib < MIN_MEMORY_MIB:
+            raise ParamError.invalid("memSize", f"must be at least {MIN_MEMORY_MIB} MiB, got {self.memory_mib}")
         for key, value in (
             ("kernel", self.kernel),
             ("initrd", self.initrd),

@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from shared_schema.nic import NIC_MODELS
 from vdsm_agent.hypervisor import Hypervisor
 
 _SYS_NET = Path("/sys/class/net")
+# The libvirt models behind the seed's names ('pv' is virtio), each once, in NIC_MODELS' order.
+_LIBVIRT_MODELS = list(dict.fromkeys(NIC_MODELS.values()))
 
 
 def _kind(dev: Path) -> str:
@@ -39,6 +42,6 @@ async def capabilities(hypervisor: Hypervisor) -> dict[str, Any]:
         "bridges": interfaces["bridge"],
         "networks": await hypervisor.network_names(),
         "hostDevices": interfaces["device"],
-        "nicModels": ["virtio", "e1000", "e1000e", "rtl8139"],
+        "nicModels": list(_LIBVIRT_MODELS),
         "deviceTypes": ["bridge", "bridgeless", "vnlink", "sriov"],
     }

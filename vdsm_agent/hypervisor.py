@@ -1,9 +1,11 @@
 """The hypervisor behind the agent: one small interface, and its libvirt implementation.
 
-Every blocking libvirt call runs in a worker thread (``asyncio.to_thread``); device events
-(DEVICE_REMOVED, DEVICE_REMOVAL_FAILED) arrive in the event loop through ``libvirtaio`` and
-are handed to one listener.  ``vdsm_agent.simulated`` is the other implementation, for scale
-benchmarks only.
+Every blocking libvirt call runs in a worker thread (``asyncio.to_thread``): opening and
+closing the connection and (de)registering its event callbacks too.  Only libvirtaio's event
+implementation is registered from the event loop itself, as it binds to the loop it is
+registered from; device events (DEVICE_REMOVED, DEVICE_REMOVAL_FAILED) arrive in that loop
+through it and are handed to one listener.  ``vdsm_agent.simulated`` is the other
+implementation, for scale benchmarks only.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ class LibvirtHypervisor:
         import libvirtaio
 
         if not LibvirtHypervisor._events_registered:
-            libvirtaio.virEventRegisterAsyncIOImpl()
+            libvirtaio.virEventRegisterAsyncIOImpl()  # here, on the loop: it binds to this loop
             LibvirtHypervisor._events_registered = True
         libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors arrive as exceptions
         self._conn = await self._call(libvirt.open, self._uri)
@@ -89,16 +91,18 @@ class LibvirtHypervisor:
             (libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED, removed),
             (libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVAL_FAILED, removal_failed),
         ):
-            self._callbacks.append(self._conn.domainEventRegisterAny(None, event, callback, None))
+            self._callbacks.append(await self._call(self._conn.domainEventRegisterAny, None, event, callback, None))
 
     async def close(self) -> None:
         if self._conn is None:
             return
-        for callback in self._callbacks:
-            self._conn.domainEventDeregisterAny(callback)
-        self._callbacks.clear()
-        self._conn.close()
-        self._conn = None
+        conn, self._conn = self._conn, None
+        callbacks, self._callbacks = self._callbacks, []
+        try:
+            for callback in callbacks:
+                await self._call(conn.domainEventDeregisterAny, callback)
+        finally:
+            await self._call(conn.close)
         await asyncio.sleep(0.05)  # let libvirtaio release the connection's watches
 
     @staticmethod

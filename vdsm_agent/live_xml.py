@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from lxml import etree
 
+from shared_schema.answers import PlacedNic
 from shared_schema.nic import PciAddress
 
+# libvirt's interface type -> the seed's device kind; other types are reported under libvirt's name.
 _DEVICE_KIND = {
     "bridge": "bridge",
     "direct": "vnlink",
@@ -29,20 +30,19 @@ class LiveNic:
     link_state: str
     boot_order: int | None
 
-    def to_params(self) -> dict[str, Any]:
-        """The shape reported to the engine (VDSM's device dict keys)."""
-        return {
-            "type": "interface",
-            "device": _DEVICE_KIND.get(self.interface_type, self.interface_type),
-            "alias": self.alias,
-            "macAddr": self.mac,
-            "nicModel": self.model,
-            "network": self.network,
-            "address": self.address.to_params() if self.address else None,
-            "name": self.tap,
-            "linkActive": self.link_state != "down",
-            "bootOrder": self.boot_order,
-        }
+    def placed(self) -> PlacedNic:
+        """What the agent reports to the engine (``PlacedNic.to_params`` gives VDSM's device dict)."""
+        return PlacedNic(
+            alias=self.alias,
+            mac=self.mac,
+            device=_DEVICE_KIND.get(self.interface_type, self.interface_type),
+            model=self.model,
+            network=self.network,
+            address=self.address,
+            tap=self.tap,
+            link_active=self.link_state != "down",
+            boot_order=self.boot_order,
+        )
 
 
 def _address(element: etree._Element | None) -> PciAddress | None:

@@ -44,9 +44,6 @@ class PortMirror:
         self._filters: dict[str, list[tuple[str, int]]] = {}  # tap -> [(port, pref)]
         self._prefs = itertools.count(40000)
 
-    def mirrored(self, tap: str) -> list[tuple[str, int]]:
-        return list(self._filters.get(tap, []))
-
     async def mirror(self, tap: str, bridges: Sequence[str]) -> None:
         """Mirror every port of ``bridges`` (except ``tap`` itself) to ``tap``; all or nothing."""
         added: list[tuple[str, int]] = []

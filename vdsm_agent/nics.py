@@ -2,21 +2,21 @@
 
 Plug: build the <interface>, attach it live, read back where libvirt placed it, then set up
 port mirroring; if mirroring fails the NIC is unplugged again and the call fails (49).
-Unplug: find the device by alias (or MAC), remove its mirroring, ask libvirt to detach it,
-and succeed only when the guest has released it (DEVICE_REMOVED).  A removal that comes
-after the timeout is still recorded.  Calls for one VM run one at a time; other VMs' calls
-proceed in parallel.
+Unplug: find the device by alias (or MAC), ask libvirt to detach it, and succeed only when
+the guest has released it (DEVICE_REMOVED); then remove its mirroring.  A removal that comes
+after the timeout is logged.  Calls for one VM run one at a time; other VMs' calls proceed in
+parallel.  Answers are :mod:`shared_schema.answers` types; failures carry its ``failure_data``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict, deque
-from dataclasses import dataclass
-from typing import Any
+from collections import defaultdict
+from typing import NoReturn
 
 from shared_schema import errors
+from shared_schema.answers import HotplugAnswer, HotunplugAnswer, UnplugReason, failure_data
 from shared_schema.errors import WireError
 from shared_schema.nic import NicRef, NicSpec
 from vdsm_agent.hypervisor import Domain, Hypervisor, HypervisorError, NoSuchDomain
@@ -27,12 +27,6 @@ from vdsm_agent.mirroring import MirrorError, PortMirror
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class LateRemoval:
-    vm_id: str
-    alias: str
-
-
 class NicService:
     def __init__(self, hypervisor: Hypervisor, mirror: PortMirror, unplug_timeout: float):
         self._hv = hypervisor
@@ -40,7 +34,6 @@ class NicService:
         self._timeout = unplug_timeout
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._waiters: dict[tuple[str, str], asyncio.Future[bool]] = {}
-        self.late_removals: deque[LateRemoval] = deque(maxlen=1000)  # the newest, for diagnosis
 
     def lock(self, vm_id: str) -> asyncio.Lock:
         return self._locks[vm_id]
@@ -52,7 +45,6 @@ class NicService:
             waiter.set_result(removed)
         elif removed:
             log.info("VM %s released device %s after its unplug call had given up", vm_id, alias)
-            self.late_removals.append(LateRemoval(vm_id, alias))
 
     async def domain(self, vm_id: str) -> Domain:
         try:
@@ -60,14 +52,14 @@ class NicService:
         except NoSuchDomain:
             raise WireError(errors.NO_VM, f"no VM with id {vm_id} on this host") from None
 
-    async def hotplug(self, vm_id: str, nic: NicSpec) -> dict[str, Any]:
+    async def hotplug(self, vm_id: str, nic: NicSpec) -> HotplugAnswer:
         async with self.lock(vm_id):
             present = parse_nics((await self.domain(vm_id)).xml)
             for other in present:
                 if (other.alias, other.mac) == (nic.alias, nic.mac):
                     # Already there (a retry after a lost answer): plugging is idempotent.
                     log.info("VM %s: %s (%s) is plugged already", vm_id, nic.alias, nic.mac)
-                    return {"vmId": vm_id, "nic": other.to_params()}
+                    return HotplugAnswer(vm_id, other.placed())
                 if other.alias == nic.alias:
                     raise WireError(errors.HOTPLUG_NIC, f"VM already has a device with alias {nic.alias}")
                 if other.mac == nic.mac:
@@ -75,20 +67,19 @@ class NicService:
             try:
                 await self._hv.attach(vm_id, to_string(build_interface(nic)))
             except HypervisorError as exc:
-                raise WireError(errors.HOTPLUG_NIC, exc.message, {"libvirtCode": exc.code}) from None
-            placed = self._find(parse_nics((await self.domain(vm_id)).xml), nic.alias, None)
-            if placed is None:
+                raise WireError(errors.HOTPLUG_NIC, exc.message, failure_data(libvirt_code=exc.code)) from None
+            shown = self._find(parse_nics((await self.domain(vm_id)).xml), nic.alias, None)
+            if shown is None:
                 await self._undo_plug(vm_id, nic.alias, "libvirt accepted the NIC but does not show it")
-            assert placed is not None
             if nic.promisc:
                 try:
-                    await self._mirror.mirror(placed.tap, nic.promisc)
+                    await self._mirror.mirror(shown.tap, nic.promisc)
                 except MirrorError as exc:
-                    await self._undo_plug(vm_id, placed.alias, f"port mirroring failed: {exc}")
-            log.info("VM %s: plugged %s (%s) at %s", vm_id, nic.alias, nic.mac, placed.address)
-            return {"vmId": vm_id, "nic": placed.to_params()}
+                    await self._undo_plug(vm_id, shown.alias, f"port mirroring failed: {exc}")
+            log.info("VM %s: plugged %s (%s) at %s", vm_id, nic.alias, nic.mac, shown.address)
+            return HotplugAnswer(vm_id, shown.placed())
 
-    async def hotunplug(self, vm_id: str, ref: NicRef) -> dict[str, Any]:
+    async def hotunplug(self, vm_id: str, ref: NicRef) -> HotunplugAnswer:
         async with self.lock(vm_id):
             nics = parse_nics((await self.domain(vm_id)).xml)
             target = self._find(nics, ref.alias, ref.mac)
@@ -96,15 +87,15 @@ class NicService:
                 raise WireError(
                     errors.HOTUNPLUG_NIC,
                     f"no such device: the VM has no NIC with {ref}",
-                    {"reason": "noSuchDevice"},
+                    failure_data(reason=UnplugReason.NO_SUCH_DEVICE),
                 )
             await self._detach_and_wait(vm_id, target.alias)
             # Only once the guest let go: a refused unplug keeps the NIC, and its mirroring.
             await self._mirror.unmirror(target.tap)
             log.info("VM %s: unplugged %s (%s)", vm_id, target.alias, target.mac)
-            return {"vmId": vm_id, "nic": {"alias": target.alias, "macAddr": target.mac}}
+            return HotunplugAnswer(vm_id, target.alias, target.mac)
 
-    async def _undo_plug(self, vm_id: str, alias: str, reason: str) -> None:
+    async def _undo_plug(self, vm_id: str, alias: str, reason: str) -> NoReturn:
         """Take a NIC out again after a failure that followed its attach, then fail with 49."""
         try:
             await self._detach_and_wait(vm_id, alias)
@@ -132,20 +123,20 @@ class NicService:
             await self._hv.detach(vm_id, alias)
             removed = await asyncio.wait_for(asyncio.shield(waiter), self._timeout)
         except HypervisorError as exc:
-            raise WireError(errors.HOTUNPLUG_NIC, exc.message, {"libvirtCode": exc.code}) from None
+            raise WireError(errors.HOTUNPLUG_NIC, exc.message, failure_data(libvirt_code=exc.code)) from None
         except TimeoutError:
             raise WireError(
                 errors.HOTUNPLUG_NIC,
                 f"the guest did not release {alias} within {self._timeout:g} s; "
                 "the device stays attached until the guest acknowledges the unplug",
-                {"reason": "timeout"},
+                failure_data(reason=UnplugReason.TIMEOUT),
             ) from None
         finally:
             if not waiter.done():
-                self._waiters.pop(key, None)  # a later removal is recorded as late
+                self._waiters.pop(key, None)  # a later removal is logged as late
         if not removed:
             raise WireError(
                 errors.HOTUNPLUG_NIC,
                 f"the guest refused to release {alias}",
-                {"reason": "refused"},
+                failure_data(reason=UnplugReason.REFUSED),
             )

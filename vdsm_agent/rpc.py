@@ -1,8 +1,10 @@
 """The JSON-RPC face of the agent: VDSM's method names, dispatched explicitly.
 
-Each method validates its params with ``shared_schema`` and calls one service.  A
-:class:`WireError` becomes a JSON-RPC error with VDSM's code; anything else is logged with its
-traceback and answered as code 16 "Unexpected exception", so a caller never sees a traceback.
+Each method validates its params with ``shared_schema`` and calls one service; the services
+answer with :mod:`shared_schema.answers` types, turned into their wire form (``to_params``)
+here and nowhere else.  A :class:`WireError` becomes a JSON-RPC error with VDSM's code;
+anything else is logged with its traceback and answered as code 16 "Unexpected exception",
+so a caller never sees a traceback.
 """
 
 from __future__ import annotations
@@ -59,11 +61,14 @@ def methods(services: Services) -> dict[str, Method]:
         return await _answer("Host.getCapabilities", host.capabilities(services.hypervisor))
 
     async def get_all_vm_stats() -> Result:
-        return await _answer("Host.getAllVmStats", vms.all_stats())
+        async def work() -> list[dict[str, Any]]:
+            return [s.to_params() for s in await vms.all_stats()]
+
+        return await _answer("Host.getAllVmStats", work())
 
     async def create(**params: Any) -> Result:
         async def work() -> dict[str, Any]:
-            return await vms.create(VmSpec.from_params(params))
+            return (await vms.create(VmSpec.from_params(params))).to_params()
 
         return await _answer("VM.create", work())
 
@@ -75,13 +80,13 @@ def methods(services: Services) -> dict[str, Method]:
 
     async def hotplug_nic(vmId: Any = None, nic: Any = None) -> Result:
         async def work() -> dict[str, Any]:
-            return await nics.hotplug(parse_vm_id(vmId), NicSpec.from_params(nic))
+            return (await nics.hotplug(parse_vm_id(vmId), NicSpec.from_params(nic))).to_params()
 
         return await _answer("VM.hotplugNic", work())
 
     async def hotunplug_nic(vmId: Any = None, nic: Any = None) -> Result:
         async def work() -> dict[str, Any]:
-            return await nics.hotunplug(parse_vm_id(vmId), NicRef.from_params(nic))
+            return (await nics.hotunplug(parse_vm_id(vmId), NicRef.from_params(nic))).to_params()
 
         return await _answer("VM.hotunplugNic", work())
 

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from shared_schema import errors
+from shared_schema.answers import VmStats, failure_data
 from shared_schema.errors import WireError
 from shared_schema.vm import VmSpec
 from vdsm_agent.domain_xml import build_domain, to_string
@@ -17,13 +18,8 @@ from vdsm_agent.nics import NicService
 log = logging.getLogger(__name__)
 
 
-def stats(domain: Domain) -> dict[str, Any]:
-    return {
-        "vmId": domain.vm_id,
-        "vmName": domain.name,
-        "status": domain.status,
-        "nics": [n.to_params() for n in parse_nics(domain.xml)],
-    }
+def stats(domain: Domain) -> VmStats:
+    return VmStats(domain.vm_id, domain.name, domain.status, tuple(n.placed() for n in parse_nics(domain.xml)))
 
 
 class VmService:
@@ -32,7 +28,7 @@ class VmService:
         self._nics = nics
         self._mirror = mirror
 
-    async def create(self, spec: VmSpec) -> dict[str, Any]:
+    async def create(self, spec: VmSpec) -> VmStats:
         async with self._nics.lock(spec.vm_id):
             try:
                 await self._hv.domain(spec.vm_id)
@@ -42,7 +38,7 @@ class VmService:
             try:
                 domain = await self._hv.create(to_string(build_domain(spec)))
             except HypervisorError as exc:
-                raise WireError(errors.CREATE_FAILED, exc.message, {"libvirtCode": exc.code}) from None
+                raise WireError(errors.CREATE_FAILED, exc.message, failure_data(libvirt_code=exc.code)) from None
             await self._mirror_nics(spec, domain)
             log.info("started VM %s (%s)", spec.name, spec.vm_id)
             return stats(domain)
@@ -66,11 +62,11 @@ class VmService:
             try:
                 await self._hv.destroy(vm_id)
             except HypervisorError as exc:
-                raise WireError(errors.UNEXPECTED, exc.message, {"libvirtCode": exc.code}) from None
+                raise WireError(errors.UNEXPECTED, exc.message, failure_data(libvirt_code=exc.code)) from None
             for nic in parse_nics(domain.xml):
                 await self._mirror.unmirror(nic.tap)
             log.info("destroyed VM %s", vm_id)
             return {"vmId": vm_id, "status": "Down"}
 
-    async def all_stats(self) -> list[dict[str, Any]]:
+    async def all_stats(self) -> list[VmStats]:
         return [stats(d) for d in await self._hv.domains()]

@@ -1,18 +1,28 @@
-"""The engine's side of the host agents' JSON-RPC: jsonrpcclient over one aiohttp session per host.
+"""The engine's side of the host agents' JSON-RPC.
 
-A host that cannot be reached, or does not answer in time, raises :class:`HostUnreachable`; an
-answer with an error raises :class:`AgentError` with the agent's code (VDSM's table in
-``shared_schema.errors``), message and data.
+:class:`Agent` is the small interface the services use — one typed method per verb, answers
+typed by ``shared_schema.answers`` — and :class:`JsonRpcAgents` its real implementation:
+jsonrpcclient over one aiohttp session per host.  Tests of the services use a scripted fake
+with the same interface (``tests/fakes.py``).
+
+A host that cannot be reached, does not answer in time, or answers something that is not the
+verb's answer raises :class:`HostUnreachable`; an error answer raises :class:`AgentError` with
+the agent's code (VDSM's table in ``shared_schema.errors``), message and data.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import jsonrpcclient
 
 from engine.domain.model import Host
+from shared_schema.answers import HotplugAnswer, PlacedNic, VmStats
+from shared_schema.errors import ParamError
+from shared_schema.nic import NicRef, NicSpec
+from shared_schema.vm import VmSpec
 
 
 class HostUnreachable(Exception):
@@ -23,15 +33,49 @@ class AgentError(Exception):
     def __init__(self, code: int, message: str, data: Any):
         self.code = code
         self.message = message
-        self.data = data if isinstance(data, dict) else {}
+        self.data: dict[str, Any] = data if isinstance(data, dict) else {}
         super().__init__(f"{message} (code {code})")
 
 
-class AgentClients:
+class Agent(Protocol):
+    """The verbs the engine calls on a host's agent."""
+
+    async def ping(self, host: Host) -> None: ...
+
+    async def create_vm(self, host: Host, spec: VmSpec) -> VmStats: ...
+
+    async def destroy_vm(self, host: Host, vm_id: str) -> None: ...
+
+    async def hotplug_nic(self, host: Host, vm_id: str, nic: NicSpec) -> PlacedNic: ...
+
+    async def hotunplug_nic(self, host: Host, vm_id: str, nic: NicRef) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class JsonRpcAgents:
+    """:class:`Agent` over JSON-RPC, one HTTP session per host."""
+
     def __init__(self, timeout: float = 45.0, connect_timeout: float = 5.0):
         # Longer than the agent's own unplug wait (30 s by default), so its answer arrives.
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+
+    async def ping(self, host: Host) -> None:
+        await self._call(host, "Host.ping")
+
+    async def create_vm(self, host: Host, spec: VmSpec) -> VmStats:
+        return _typed(host, VmStats.from_params, await self._call(host, "VM.create", **spec.to_params()))
+
+    async def destroy_vm(self, host: Host, vm_id: str) -> None:
+        await self._call(host, "VM.destroy", vmId=vm_id)
+
+    async def hotplug_nic(self, host: Host, vm_id: str, nic: NicSpec) -> PlacedNic:
+        answer = await self._call(host, "VM.hotplugNic", vmId=vm_id, nic=nic.to_params())
+        return _typed(host, HotplugAnswer.from_params, answer).nic
+
+    async def hotunplug_nic(self, host: Host, vm_id: str, nic: NicRef) -> None:
+        await self._call(host, "VM.hotunplugNic", vmId=vm_id, nic=nic.to_params())
 
     def _session(self, host: Host) -> aiohttp.ClientSession:
         key = f"{host.address}:{host.port}"
@@ -40,7 +84,7 @@ class AgentClients:
             session = self._sessions[key] = aiohttp.ClientSession(timeout=self._timeout)
         return session
 
-    async def call(self, host: Host, method: str, **params: Any) -> Any:
+    async def _call(self, host: Host, method: str, **params: Any) -> Any:
         url = f"http://{host.address}:{host.port}/jsonrpc"
         try:
             async with self._session(host).post(url, json=jsonrpcclient.request(method, params=params)) as resp:
@@ -63,3 +107,13 @@ class AgentClients:
         for session in self._sessions.values():
             await session.close()
         self._sessions.clear()
+
+
+T = TypeVar("T")
+
+
+def _typed(host: Host, parse: Callable[[Any], T], result: Any) -> T:
+    try:
+        return parse(result)
+    except ParamError as exc:
+        raise HostUnreachable(f"host {host.name} answered something this engine cannot read: {exc.detail}") from None

@@ -12,20 +12,20 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
 from engine.domain import errors
 from engine.domain.errors import EngineError
-from engine.domain.model import Cluster, Host, Network, Nic, Version, Vm, VnicProfile
+from engine.domain.model import AuditEntry, Cluster, Host, Network, Nic, Version, Vm, VnicProfile
+from engine.domain.rules import Site
 from shared_schema.nic import PciAddress
 
 VM_LOCK_WAIT_SECONDS = 90
 
 _NIC_SELECT = """
 SELECT v.id, v.vm_id, v.name, v.mac_addr::text AS mac, v.model, v.vnic_profile_id, v.linked, v.active,
-       v.address, v.alias, v.boot_order, coalesce(v.network_name, '') AS network_name,
+       v.address, v.alias, coalesce(v.network_name, '') AS network_name,
        coalesce(v.bridge, '') AS bridge, coalesce(p.port_mirroring, false) AS port_mirroring
 FROM vm_interface_view v LEFT JOIN vnic_profiles p ON p.id = v.vnic_profile_id
 """
@@ -71,7 +71,6 @@ def _nic(row: asyncpg.Record) -> Nic:
         plugged=row["active"],
         address=_address(row["address"]),
         alias=row["alias"],
-        boot_order=row["boot_order"],
         network_name=row["network_name"],
         bridge=row["bridge"],
         port_mirroring=row["port_mirroring"],
@@ -162,10 +161,12 @@ class Repository:
             )
         return network, profile
 
-    async def networks(self, network_id: str | None = None) -> list[Network]:
+    async def networks(self, network_id: str | None = None, cluster_id: str | None = None) -> list[Network]:
         rows = await self.conn.fetch(
-            "SELECT * FROM networks WHERE $1::uuid IS NULL OR id = $1 ORDER BY name", _uuid_or_none(network_id)
-        )
+            "SELECT * FROM networks WHERE ($1::uuid IS NULL OR id = $1) AND ($2::uuid IS NULL OR cluster_id = $2) "
+            "ORDER BY name",
+            _uuid_or_none(network_id), _uuid_or_none(cluster_id),
+        )  # fmt: skip
         return [Network(str(r["id"]), r["name"], str(r["cluster_id"]), r["bridge"]) for r in rows]
 
     async def network(self, network_id: str) -> Network:
@@ -242,9 +243,10 @@ class Repository:
             raise EngineError(errors.NIC_NOT_FOUND, f"VM has no NIC with id {nic_id}")
         return _nic(row)
 
-    async def plugged_with_mac(self, mac: str) -> list[Nic]:
-        rows = await self.conn.fetch(_NIC_SELECT + " WHERE v.mac_addr = $1::macaddr AND v.active", mac)
-        return [_nic(r) for r in rows]
+    async def site(self, vm: Vm) -> Site:
+        """What the plug rules look at besides the VM and the NIC."""
+        host = await self.host(vm.host_id) if vm.host_id else None
+        return Site(await self.cluster(vm.cluster_id), host, await self.plugged_count(vm.id))
 
     async def plugged_count(self, vm_id: str) -> int:
         count: int = await self.conn.fetchval("SELECT count(*) FROM vm_device WHERE vm_id = $1 AND is_plugged", vm_id)
@@ -260,9 +262,9 @@ class Repository:
     async def insert_nic(self, nic: Nic) -> None:
         with constraint_errors():
             await self.conn.execute(
-                """INSERT INTO vm_device (device_id, vm_id, type, device, address, boot_order, is_plugged, alias)
-                   VALUES ($1, $2, 'interface', 'bridge', $3, $4, $5, $6)""",
-                nic.id, nic.vm_id, str(nic.address or ""), nic.boot_order, nic.plugged, nic.alias,
+                """INSERT INTO vm_device (device_id, vm_id, type, device, address, is_plugged, alias)
+                   VALUES ($1, $2, 'interface', 'bridge', $3, $4, $5)""",
+                nic.id, nic.vm_id, str(nic.address or ""), nic.plugged, nic.alias,
             )  # fmt: skip
             await self.conn.execute(
                 """INSERT INTO vm_interface (id, vm_id, name, mac_addr, model, vnic_profile_id, linked)
@@ -295,8 +297,8 @@ class Repository:
         """Store the plugged flag, address and alias of a NIC's device."""
         with constraint_errors():
             await self.conn.execute(
-                "UPDATE vm_device SET is_plugged = $2, address = $3, alias = $4, boot_order = $5 WHERE device_id = $1",
-                nic.id, nic.plugged, str(nic.address or ""), nic.alias, nic.boot_order,
+                "UPDATE vm_device SET is_plugged = $2, address = $3, alias = $4 WHERE device_id = $1",
+                nic.id, nic.plugged, str(nic.address or ""), nic.alias,
             )  # fmt: skip
 
     async def delete_nic(self, nic_id: str) -> None:
@@ -313,12 +315,22 @@ class Repository:
             nic.id if nic else None, nic.name if nic else "",
         )  # fmt: skip
 
-    async def audit_entries(self, vm_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    async def audit_entries(self, vm_id: str | None = None, limit: int = 200) -> list[AuditEntry]:
         rows = await self.conn.fetch(
             """SELECT * FROM audit_log WHERE $1::uuid IS NULL OR vm_id = $1 ORDER BY id DESC LIMIT $2""",
             _uuid_or_none(vm_id), limit,
         )  # fmt: skip
-        return [dict(r) for r in rows]
+        return [
+            AuditEntry(
+                id=r["id"], log_type=r["log_type"], severity=r["severity"], message=r["message"],
+                time=r["log_time"], user=r["user_name"], vm_id=str(r["vm_id"]) if r["vm_id"] else None,
+                nic_id=str(r["nic_id"]) if r["nic_id"] else None, nic_name=r["nic_name"],
+            )
+            for r in rows
+        ]  # fmt: skip
+
+    async def server_version(self) -> str:
+        return str(await self.conn.fetchval("SHOW server_version"))
 
     # -- API sessions ------------------------------------------------------------------------
     async def add_session(self, token: str, user: str, role: str, expires_at: datetime) -> None:

@@ -1,13 +1,13 @@
-"""The typed application keys the handlers read: settings, the database pool, the use-case context."""
+"""The typed keys the handlers read: settings and the use-case context on the application,
+the authenticated caller on the request."""
 
 from __future__ import annotations
 
-import asyncpg
 from aiohttp import web
 
 from engine.services.context import Context
 from engine.settings import EngineSettings
 
 SETTINGS = web.AppKey("settings", EngineSettings)
-POOL = web.AppKey("pool", asyncpg.Pool)
 CONTEXT = web.AppKey("context", Context)
+CALLER = "caller"  # request key: the Caller the auth middleware recognised

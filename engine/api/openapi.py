@@ -12,8 +12,10 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.api import auth, routes
+from engine.api import routes
+from engine.api.paths import OPENAPI, TOKEN_PATH, prefix_of
 from shared_schema.nic import DEVICE_NAME_PATTERN
+from shared_schema.vm import MIN_MEMORY_MIB
 
 Json = dict[str, Any]
 
@@ -34,6 +36,7 @@ _OPS: dict[str, tuple[str, int, str, str | None, tuple[int, ...]]] = {
     "list_clusters": ("List the clusters", 200, "ClusterList", None, ()),
     "add_cluster": ("Add a cluster", 201, "Cluster", "ClusterInput", (400, 409)),
     "get_cluster": ("Get a cluster", 200, "Cluster", None, (404,)),
+    "list_cluster_networks": ("List the networks of a cluster", 200, "NetworkList", None, (404,)),
     "list_hosts": ("List the hosts", 200, "HostList", None, ()),
     "add_host": ("Add a host; it is up if its agent answers a ping, else non_responsive", 201, "Host", "HostInput",
                  (400, 404, 409)),
@@ -155,7 +158,7 @@ def _schemas() -> Json:
         "VmInput": _in({"name": s, "cluster": _ref("IdRef"),
                         "os": _in({"type": {"type": "string", "default": "other"}, "kernel": s, "initrd": s,
                                    "cmdline": s}),
-                        "memory": {**memory, "minimum": 16 * 2**20, "default": 128 * 2**20},
+                        "memory": {**memory, "minimum": MIN_MEMORY_MIB * 2**20, "default": 128 * 2**20},
                         "custom_properties": _in({"custom_property": _list(_in({"name": s, "value": s}, "name"))})},
                        "name", "cluster"),
         "StartVmInput": _in({"vm": _in({"placement_policy": _in({"hosts": _in({"host": _list(_ref("IdRef"))})})})}),
@@ -199,11 +202,11 @@ def document(prefix: str) -> dict[str, Any]:
     paths: Json = {}
     for method, path, handler in routes.ROUTES:
         paths.setdefault(prefix + path, {})[method.lower()] = _operation(method, path, handler.__name__)
-    paths[f"{prefix}/openapi.json"] = {"get": {
+    paths[prefix + OPENAPI] = {"get": {
         "operationId": "openapi", "summary": "This document (no token needed)", "tags": ["api"], "security": [],
         "responses": {"200": _json({"type": "object"}, "The OpenAPI 3.0 document")}}}  # fmt: skip
     form = {"schema": _ref("TokenRequest")}
-    paths[auth.TOKEN_PATH] = {"post": {
+    paths[TOKEN_PATH] = {"post": {
         "operationId": "token", "summary": "Log in (oVirt SSO): a bearer token for the other operations",
         "tags": ["auth"], "security": [],
         "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": form,
@@ -218,7 +221,7 @@ def document(prefix: str) -> dict[str, Any]:
             "title": "hotplug-nic engine",
             "version": "4.7",
             "description": "Hot-plug NICs into VMs; JSON shaped like oVirt's REST API v4. "
-            f"Log in at {auth.TOKEN_PATH}, then send 'Authorization: Bearer <token>'.",
+            f"Log in at {TOKEN_PATH}, then send 'Authorization: Bearer <token>'.",
         },
         "servers": [{"url": "/"}],
         "paths": paths,
@@ -233,5 +236,4 @@ def document(prefix: str) -> dict[str, Any]:
 
 async def openapi(request: web.Request) -> web.Response:
     """GET {prefix}/openapi.json: the document for the prefix the request came by."""
-    prefix = next((p for p in routes.PREFIXES if request.path.startswith(p + "/")), routes.PREFIXES[-1])
-    return web.json_response(document(prefix))
+    return web.json_response(document(prefix_of(request.path)))

@@ -12,14 +12,26 @@ from typing import Any
 
 from engine.domain import errors
 from engine.domain.errors import EngineError
-from engine.domain.model import Cluster, Host, Network, Nic, Version, Vm, VnicProfile
+from engine.domain.model import AuditEntry, Cluster, Host, Network, Nic, Version, Vm, VnicProfile
 from engine.services.nics import NicFields
+from engine.services.views import Caller
 
 Json = dict[str, Any]
 
 
 def link(prefix: str, collection: str, object_id: str) -> Json:
     return {"id": object_id, "href": f"{prefix}/{collection}/{object_id}"}
+
+
+COLLECTIONS = ("clusters", "hosts", "networks", "vnicprofiles", "vms", "events")
+
+
+def api_root_json(prefix: str, caller: Caller) -> Json:
+    return {
+        "product_info": {"name": "hotplug-nic engine", "vendor": "hotplug-nic", "version": {"major": 4, "minor": 7}},
+        "authenticated_user": {"user_name": caller.user, "role": caller.role},
+        "link": [{"rel": n, "href": f"{prefix}/{n}"} for n in COLLECTIONS],
+    }
 
 
 def cluster_json(prefix: str, c: Cluster) -> Json:
@@ -81,6 +93,16 @@ def nic_json(prefix: str, nic: Nic, disabled: dict[str, str] | None = None) -> J
         body["address"] = nic.address.to_params()
     if disabled is not None:
         body["disabled_actions"] = disabled
+    return body
+
+
+def event_json(prefix: str, e: AuditEntry) -> Json:
+    body: Json = {"id": str(e.id), "code": e.log_type, "severity": e.severity, "description": e.message,
+                  "time": e.time.isoformat(), "user": {"user_name": e.user}}  # fmt: skip
+    if e.vm_id:
+        body["vm"] = link(prefix, "vms", e.vm_id)
+    if e.nic_id:
+        body["nic"] = {"id": e.nic_id, "name": e.nic_name}
     return body
 
 
@@ -159,6 +181,16 @@ def vm_from_body(body: Json) -> Vm:
         cmdline=_get(os_, "cmdline", str, "os.") or "",
         custom_properties={p["name"]: "" if p.get("value") is None else str(p["value"]) for p in props},
     )
+
+
+def name_search(search: str) -> str | None:
+    """``search=name=<VM name>``: the only search the engine understands yet."""
+    if not search:
+        return None
+    key, _, value = search.partition("=")
+    if key.strip() != "name" or not value:
+        raise EngineError(errors.INVALID, f"only 'search=name=<VM name>' is supported, got {search!r}")
+    return value.strip()
 
 
 def version_from_body(body: Json) -> Version:

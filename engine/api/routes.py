@@ -1,6 +1,7 @@
-"""HTTP handlers: parse, call one service, render.  Errors are turned into faults by middleware.
+"""HTTP handlers: parse, call one service or view, render.  Errors become faults in middleware.
 
-Every route is served under ``/ovirt-engine/api`` (oVirt's path) and ``/api`` (the seed's).
+Every route is served under both prefixes of ``engine/api/paths.py``.  Reads go through the
+read side (``engine/services/views.py``), changes through one use case each.
 """
 
 from __future__ import annotations
@@ -11,26 +12,32 @@ from typing import Any
 from aiohttp import web
 
 from engine.api import representation as rep
-from engine.api.keys import CONTEXT
-from engine.domain import errors, rules
+from engine.api.keys import CALLER, CONTEXT
+from engine.api.paths import PREFIXES, prefix_of
+from engine.domain import errors
 from engine.domain.errors import EngineError
-from engine.domain.model import Cluster, Nic, Vm
-from engine.services import inventory, nics, vms
+from engine.services import inventory, nics, views, vms
 from engine.services.context import Context
+from engine.services.views import Caller
 
-PREFIXES = ("/ovirt-engine/api", "/api")
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 def _prefix(request: web.Request) -> str:
-    return PREFIXES[0] if request.path.startswith(PREFIXES[0]) else PREFIXES[1]
+    return prefix_of(request.path)
 
 
 def _ctx(request: web.Request) -> Context:
     return request.app[CONTEXT]
 
 
+def _caller(request: web.Request) -> Caller:
+    caller: Caller = request[CALLER]
+    return caller
+
+
 def _user(request: web.Request) -> str:
-    return str(request.get("user", "anonymous"))
+    return _caller(request).user
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -47,24 +54,22 @@ def _ok(body: Any, status: int = 200) -> web.Response:
 
 
 async def api_root(request: web.Request) -> web.Response:
-    p = _prefix(request)
-    names = ("clusters", "hosts", "networks", "vnicprofiles", "vms", "events")
-    product = {"name": "hotplug-nic engine", "vendor": "hotplug-nic", "version": {"major": 4, "minor": 7}}
-    user = {"user_name": _user(request), "role": request.get("role", "")}
-    return _ok({"product_info": product, "authenticated_user": user,
-                "link": [{"rel": n, "href": f"{p}/{n}"} for n in names]})  # fmt: skip
+    return _ok(rep.api_root_json(_prefix(request), _caller(request)))
 
 
 # -- inventory --------------------------------------------------------------------------------
 async def list_clusters(request: web.Request) -> web.Response:
-    async with _ctx(request).transaction() as repo:
-        found = await repo.clusters()
+    found = await views.clusters(_ctx(request))
     return _ok(rep.collection("cluster", [rep.cluster_json(_prefix(request), c) for c in found]))
 
 
 async def get_cluster(request: web.Request) -> web.Response:
-    async with _ctx(request).transaction() as repo:
-        return _ok(rep.cluster_json(_prefix(request), await repo.cluster(request.match_info["id"])))
+    return _ok(rep.cluster_json(_prefix(request), await views.cluster(_ctx(request), request.match_info["id"])))
+
+
+async def list_cluster_networks(request: web.Request) -> web.Response:
+    found = await views.cluster_networks(_ctx(request), request.match_info["id"])
+    return _ok(rep.collection("network", [rep.network_json(_prefix(request), n) for n in found]))
 
 
 async def add_cluster(request: web.Request) -> web.Response:
@@ -76,14 +81,12 @@ async def add_cluster(request: web.Request) -> web.Response:
 
 
 async def list_hosts(request: web.Request) -> web.Response:
-    async with _ctx(request).transaction() as repo:
-        found = await repo.hosts()
+    found = await views.hosts(_ctx(request))
     return _ok(rep.collection("host", [rep.host_json(_prefix(request), h) for h in found]))
 
 
 async def get_host(request: web.Request) -> web.Response:
-    async with _ctx(request).transaction() as repo:
-        return _ok(rep.host_json(_prefix(request), await repo.host(request.match_info["id"])))
+    return _ok(rep.host_json(_prefix(request), await views.host(_ctx(request), request.match_info["id"])))
 
 
 async def add_host(request: web.Request) -> web.Response:
@@ -100,14 +103,12 @@ async def add_host(request: web.Request) -> web.Response:
 
 
 async def list_networks(request: web.Request) -> web.Response:
-    async with _ctx(request).transaction() as repo:
-        found = await repo.networks()
+    found = await views.networks(_ctx(request))
     return _ok(rep.collection("network", [rep.network_json(_prefix(request), n) for n in found]))
 
 
 async def get_network(request: web.Request) -> web.Response:
-    async with _ctx(request).transaction() as repo:
-        return _ok(rep.network_json(_prefix(request), await repo.network(request.match_info["id"])))
+    return _ok(rep.network_json(_prefix(request), await views.network(_ctx(request), request.match_info["id"])))
 
 
 async def add_network(request: web.Request) -> web.Response:
@@ -120,49 +121,28 @@ async def add_network(request: web.Request) -> web.Response:
 
 
 async def list_profiles(request: web.Request) -> web.Response:
-    async with _ctx(request).transaction() as repo:
-        found = await repo.profiles()
+    found = await views.profiles(_ctx(request))
     return _ok(rep.collection("vnic_profile", [rep.profile_json(_prefix(request), p) for p in found]))
 
 
 async def get_profile(request: web.Request) -> web.Response:
-    async with _ctx(request).transaction() as repo:
-        return _ok(rep.profile_json(_prefix(request), await repo.profile(request.match_info["id"])))
+    return _ok(rep.profile_json(_prefix(request), await views.profile(_ctx(request), request.match_info["id"])))
 
 
 async def list_events(request: web.Request) -> web.Response:
-    async with _ctx(request).transaction() as repo:
-        entries = await repo.audit_entries(request.query.get("vm"))
-    return _ok({"event": [
-        {"id": str(e["id"]), "code": e["log_type"], "severity": e["severity"], "description": e["message"],
-         "time": e["log_time"].isoformat(), "user": {"user_name": e["user_name"]},
-         **({"vm": rep.link(_prefix(request), "vms", str(e["vm_id"]))} if e["vm_id"] else {}),
-         **({"nic": {"id": str(e["nic_id"]), "name": e["nic_name"]}} if e["nic_id"] else {})}
-        for e in entries
-    ]})  # fmt: skip
+    entries = await views.events(_ctx(request), request.query.get("vm"))
+    return _ok(rep.collection("event", [rep.event_json(_prefix(request), e) for e in entries]))
 
 
 # -- VMs --------------------------------------------------------------------------------------
 async def list_vms(request: web.Request) -> web.Response:
-    search = request.query.get("search", "")
-    name = None
-    if search:
-        key, _, value = search.partition("=")
-        if key.strip() != "name" or not value:
-            raise EngineError(errors.INVALID, f"only 'search=name=<VM name>' is supported, got {search!r}")
-        name = value.strip()
-    async with _ctx(request).transaction() as repo:
-        found = await repo.vms(name=name)
-    return _ok(rep.collection("vm", [_vm_json(request, v) for v in found]))
-
-
-def _vm_json(request: web.Request, vm: Vm) -> dict[str, Any]:
-    return rep.vm_json(_prefix(request), vm, _read_only(request) or rules.vm_action_refusals(vm))
+    found = await views.vms(_ctx(request), _caller(request), rep.name_search(request.query.get("search", "")))
+    return _ok(rep.collection("vm", [rep.vm_json(_prefix(request), v.vm, v.disabled) for v in found]))
 
 
 async def get_vm(request: web.Request) -> web.Response:
-    async with _ctx(request).transaction() as repo:
-        return _ok(_vm_json(request, await repo.vm(request.match_info["id"])))
+    found = await views.vm(_ctx(request), _caller(request), request.match_info["id"])
+    return _ok(rep.vm_json(_prefix(request), found.vm, found.disabled))
 
 
 async def add_vm(request: web.Request) -> web.Response:
@@ -188,31 +168,15 @@ async def stop_vm(request: web.Request) -> web.Response:
 
 
 # -- NICs -------------------------------------------------------------------------------------
-def _read_only(request: web.Request) -> dict[str, str] | None:
-    if request.get("role") == "admin":
-        return None
-    why = f"user {_user(request)} may only read"
-    return {a: why for a in ("activate", "deactivate", "edit", "remove", "start", "stop")}
-
-
-def _nic_json(request: web.Request, vm: Vm, cluster: Cluster, nic: Nic) -> dict[str, Any]:
-    disabled = _read_only(request) or rules.nic_action_refusals(vm, cluster, nic)
-    return rep.nic_json(_prefix(request), nic, disabled)
-
-
 async def list_nics(request: web.Request) -> web.Response:
-    async with _ctx(request).transaction() as repo:
-        vm = await repo.vm(request.match_info["vm"])
-        cluster = await repo.cluster(vm.cluster_id)
-        found = await repo.nics(vm.id)
-    return _ok(rep.collection("nic", [_nic_json(request, vm, cluster, n) for n in found]))
+    found = await views.nics(_ctx(request), _caller(request), request.match_info["vm"])
+    return _ok(rep.collection("nic", [rep.nic_json(_prefix(request), v.nic, v.disabled) for v in found]))
 
 
 async def get_nic(request: web.Request) -> web.Response:
-    async with _ctx(request).transaction() as repo:
-        vm = await repo.vm(request.match_info["vm"])
-        cluster = await repo.cluster(vm.cluster_id)
-        return _ok(_nic_json(request, vm, cluster, await repo.nic(vm.id, request.match_info["nic"])))
+    m = request.match_info
+    (found,) = await views.nics(_ctx(request), _caller(request), m["vm"], m["nic"])
+    return _ok(rep.nic_json(_prefix(request), found.nic, found.disabled))
 
 
 async def add_nic(request: web.Request) -> web.Response:
@@ -234,7 +198,7 @@ async def remove_nic(request: web.Request) -> web.Response:
     return _ok({})
 
 
-def _plug_action(plug: bool) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _plug_action(plug: bool) -> Handler:
     async def action(request: web.Request) -> web.Response:
         m = request.match_info
         nic = await nics.set_plugged(_ctx(request), _user(request), m["vm"], m["nic"], plug)
@@ -244,9 +208,10 @@ def _plug_action(plug: bool) -> Callable[[web.Request], Awaitable[web.Response]]
     return action
 
 
-ROUTES: list[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]]] = [
+ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "", api_root),
     ("GET", "/clusters", list_clusters), ("POST", "/clusters", add_cluster), ("GET", "/clusters/{id}", get_cluster),
+    ("GET", "/clusters/{id}/networks", list_cluster_networks),
     ("GET", "/hosts", list_hosts), ("POST", "/hosts", add_host), ("GET", "/hosts/{id}", get_host),
     ("GET", "/networks", list_networks), ("POST", "/networks", add_network), ("GET", "/networks/{id}", get_network),
     ("GET", "/vnicprofiles", list_profiles), ("GET", "/vnicprofiles/{id}", get_profile),
@@ -263,9 +228,6 @@ ROUTES: list[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]]] 
 
 
 def add_routes(app: web.Application) -> None:
-    from engine.api.openapi import openapi  # imports this module: here, not at the top
-
     for prefix in PREFIXES:
         for method, path, handler in ROUTES:
             app.router.add_route(method, prefix + path, handler)
-        app.router.add_route("GET", f"{prefix}/openapi.json", openapi)

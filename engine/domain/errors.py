@@ -81,7 +81,3 @@ class EngineError(Exception):
         self.detail = detail
         self.data = data or {}
         super().__init__(f"{kind.name}: {detail}")
-
-
-def all_kinds() -> list[ErrorKind]:
-    return sorted(_KINDS.values(), key=lambda k: k.code)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from shared_schema.nic import PciAddress
@@ -91,7 +92,6 @@ class Nic:
     plugged: bool
     address: PciAddress | None = None
     alias: str = ""
-    boot_order: int = 0
     # Filled by the repository from the profile and network, for calls to hosts.
     network_name: str = ""
     bridge: str = ""
@@ -99,3 +99,18 @@ class Nic:
 
     def changed(self, **changes: Any) -> Nic:
         return Nic(**{**self.__dict__, **changes})
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of the audit log (oVirt's log types: 1012 plugged, 1013 failed to plug, ...)."""
+
+    id: int
+    log_type: int
+    severity: str  # normal, warning, error
+    message: str
+    time: datetime
+    user: str
+    vm_id: str | None = None
+    nic_id: str | None = None
+    nic_name: str = ""

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared_schema.nic import MODELS
+
 
 @dataclass(frozen=True)
 class OsType:
     name: str  # oVirt API v4 name
     label: str
     nic_hotplug: bool
-    nic_models: frozenset[str] = frozenset({"virtio", "e1000", "e1000e", "rtl8139"})
+    nic_models: frozenset[str] = frozenset(MODELS)
 
 
 _ALL = (

@@ -1,4 +1,4 @@
-"""What every use case needs: a database pool, the agent clients, and who is asking."""
+"""What every use case needs: a database pool, the way to call hosts, and failure auditing."""
 
 from __future__ import annotations
 
@@ -6,15 +6,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
-from engine.adapters.agent_client import AgentClients, AgentError, HostUnreachable
 from engine.adapters.repository import Repository
-from engine.domain import errors
-from engine.domain.errors import EngineError, ErrorKind
-from engine.domain.model import Host, Nic, Vm
+from engine.domain.errors import EngineError
+from engine.domain.model import Nic, Vm
+from engine.services.hosts_calls import HostCalls
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +28,7 @@ class Attempt:
 @dataclass
 class Context:
     pool: asyncpg.Pool
-    agents: AgentClients
+    hosts: HostCalls
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Repository]:
@@ -61,12 +59,3 @@ class Context:
             message = f"Failed to {what.format(nic=nic)} VM {vm}: {exc.detail}"
             await self.audit(log_type, "error", message, user, seen.vm, seen.nic)
             raise
-
-    async def call_host(self, host: Host, failure: ErrorKind, method: str, **params: Any) -> Any:
-        """Call a host's agent; its refusal becomes ``failure`` with the agent's reason."""
-        try:
-            return await self.agents.call(host, method, **params)
-        except HostUnreachable as exc:
-            raise EngineError(errors.HOST_NOT_RESPONDING, str(exc)) from None
-        except AgentError as exc:
-            raise EngineError(failure, exc.message, {"hostCode": exc.code, **exc.data}) from None

@@ -1,13 +1,29 @@
-"""Translate engine NICs and VMs into the agents' wire parameters (``shared_schema``)."""
+"""The one way the use cases call a host: engine objects in, typed answers out.
+
+:class:`HostCalls` turns engine NICs and VMs into the agents' wire parameters
+(``shared_schema``), calls the :class:`~engine.adapters.agent_client.Agent`, and turns its
+failures into :class:`EngineError`: a host that does not answer is 503 HOST_NOT_RESPONDING, a
+refusal is the use case's own failure kind (ACTIVATE_NIC_FAILED, ...) with the agent's reason,
+and its code in ``data.hostCode``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections.abc import Awaitable
+from typing import TypeVar
 
-from engine.domain.model import Nic, Vm
-from shared_schema.nic import NicSpec
+from engine.adapters.agent_client import Agent, AgentError, HostUnreachable
+from engine.domain import errors
+from engine.domain.errors import EngineError, ErrorKind
+from engine.domain.model import Host, Nic, Vm
+from shared_schema import errors as wire
+from shared_schema.answers import PlacedNic, UnplugReason, VmStats, unplug_reason
+from shared_schema.nic import NicRef, NicSpec
 from shared_schema.vm import VmSpec
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 MIB = 1024 * 1024
 
 
@@ -23,20 +39,81 @@ def nic_spec(nic: Nic) -> NicSpec:
         alias=alias_of(nic),
         network=nic.bridge,
         address=nic.address,
-        boot_order=nic.boot_order or None,
         promisc=(nic.bridge,) if nic.port_mirroring else (),
         link_active=nic.linked,
     )
 
 
-def vm_spec(vm: Vm, nics: list[Nic]) -> dict[str, Any]:
+def vm_spec(vm: Vm, nics: list[Nic]) -> VmSpec:
+    """VM.create with only the plugged NICs."""
     return VmSpec(
         vm_id=vm.id,
         name=vm.name,
-        memory_mib=max(16, vm.memory_bytes // MIB),
+        memory_mib=vm.memory_bytes // MIB,
         kernel=vm.kernel,
         initrd=vm.initrd,
         cmdline=vm.cmdline,
         console_log=vm.custom_properties.get("console_log", ""),
         nics=tuple(nic_spec(n) for n in nics if n.plugged),
-    ).to_params()
+    )
+
+
+class HostCalls:
+    def __init__(self, agent: Agent):
+        self.agent = agent
+
+    @staticmethod
+    async def _call(failure: ErrorKind, call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except HostUnreachable as exc:
+            raise EngineError(errors.HOST_NOT_RESPONDING, str(exc)) from None
+        except AgentError as exc:
+            raise EngineError(failure, exc.message, {"hostCode": exc.code, **exc.data}) from None
+
+    async def answers(self, host: Host) -> bool:
+        """True when the host's agent answers a ping."""
+        try:
+            await self.agent.ping(host)
+        except (HostUnreachable, AgentError):
+            return False
+        return True
+
+    async def plug(self, host: Host, vm: Vm, nic: Nic) -> PlacedNic:
+        return await self._call(errors.ACTIVATE_NIC_FAILED, self.agent.hotplug_nic(host, vm.id, nic_spec(nic)))
+
+    async def unplug(self, host: Host, vm: Vm, nic: Nic) -> bool:
+        """Unplug; False when the host no longer had the NIC (for the caller: it is unplugged)."""
+        ref = NicRef(alias=alias_of(nic), mac=None)
+        try:
+            await self._call(errors.DEACTIVATE_NIC_FAILED, self.agent.hotunplug_nic(host, vm.id, ref))
+        except EngineError as exc:
+            if unplug_reason(exc.data) is not UnplugReason.NO_SUCH_DEVICE:
+                raise
+            log.warning("VM %s: NIC %s was already gone from host %s", vm.name, nic.name, host.name)
+            return False
+        return True
+
+    async def start(self, host: Host, vm: Vm, nics: list[Nic]) -> VmStats:
+        """VM.create with the plugged NICs.  A domain the host still runs although the database
+        says the VM is down (a start whose answer was lost) is replaced, once."""
+        spec = vm_spec(vm, nics)
+        try:
+            return await self._call(errors.RUN_VM_FAILED, self.agent.create_vm(host, spec))
+        except EngineError as exc:
+            if exc.data.get("hostCode") != wire.VM_EXISTS.code:
+                raise
+        log.warning("VM %s was still running on host %s although it was down here; restarting it", vm.name, host.name)
+        await self._call(errors.RUN_VM_FAILED, self.agent.destroy_vm(host, vm.id))
+        return await self._call(errors.RUN_VM_FAILED, self.agent.create_vm(host, spec))
+
+    async def stop(self, host: Host, vm: Vm) -> bool:
+        """Destroy the VM on its host; False when the host did not run it any more."""
+        try:
+            await self._call(errors.STOP_VM_FAILED, self.agent.destroy_vm(host, vm.id))
+        except EngineError as exc:
+            if exc.data.get("hostCode") != wire.NO_VM.code:
+                raise
+            log.warning("VM %s was not running on host %s any more", vm.name, host.name)
+            return False
+        return True

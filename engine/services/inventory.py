@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from engine.adapters.agent_client import AgentError, HostUnreachable
 from engine.domain import errors
 from engine.domain.errors import EngineError
 from engine.domain.model import Cluster, Host, Network, Version, VnicProfile
@@ -27,9 +26,7 @@ async def add_host(ctx: Context, name: str, cluster_id: str, address: str, port:
     async with ctx.transaction() as repo:
         await repo.cluster(cluster_id)
         host = await repo.add_host(name, cluster_id, address, port)
-        try:
-            await ctx.agents.call(host, "Host.ping")
-        except (HostUnreachable, AgentError):
+        if not await ctx.hosts.answers(host):
             return await repo.set_host_status(host, "non_responsive")
         return host
 

@@ -15,14 +15,23 @@ from dataclasses import dataclass
 import asyncpg
 
 from engine.adapters.repository import Repository
-from engine.domain import errors, rules
+from engine.domain import errors
 from engine.domain.errors import EngineError
 from engine.domain.macpool import free_macs
-from engine.domain.model import Cluster, Nic, Vm
+from engine.domain.model import Nic, Vm
+from engine.domain.rules import (
+    Site,
+    check,
+    refuse_network,
+    refuse_nic_fields,
+    refuse_plug,
+    refuse_remove,
+    refuse_unplug,
+    refuse_update,
+)
 from engine.services.context import Context
-from engine.services.hosts_calls import alias_of, nic_spec
 from shared_schema.errors import ParamError
-from shared_schema.nic import PciAddress, parse_mac
+from shared_schema.nic import parse_mac
 
 log = logging.getLogger(__name__)
 
@@ -49,62 +58,43 @@ def _valid_mac(mac: str) -> str:
         raise EngineError(errors.INVALID_MAC, exc.detail) from None
 
 
-async def _profile_network(repo: Repository, vm: Vm, profile_id: str) -> tuple[str, str, bool]:
+async def _with_profile(repo: Repository, vm: Vm, nic: Nic, profile_id: str) -> Nic:
+    """The NIC on that profile, with the network facts a host call needs."""
     profile = await repo.profile(profile_id)
     network = await repo.network(profile.network_id)
-    rules.network_in_cluster(vm, network)
-    return network.name, network.bridge, profile.port_mirroring
+    check(refuse_network(vm, network))
+    return nic.changed(
+        profile_id=profile.id, network_name=network.name, bridge=network.bridge, port_mirroring=profile.port_mirroring
+    )
 
 
-async def _plug(ctx: Context, repo: Repository, vm: Vm, cluster: Cluster, nic: Nic) -> Nic:
-    rules.vm_status_allows_plug(vm)
-    rules.mac_free_for_plug(nic, await repo.plugged_with_mac(nic.mac))
-    rules.pci_budget(await repo.plugged_count(vm.id))
+async def _plug(ctx: Context, repo: Repository, vm: Vm, site: Site, nic: Nic) -> Nic:
+    check(refuse_plug(vm, nic, site))
     if not vm.running:
         plugged = nic.changed(plugged=True)
         await repo.set_device(plugged)
         return plugged
-    rules.hotplug_supported(vm, cluster)
-    if not nic.bridge:
-        raise EngineError(errors.INVALID, f"NIC {nic.name} has no vNIC profile; choose a network before activating it")
-    host = await repo.host(vm.host_id or "")
-    rules.network_on_host(nic.network_name, cluster, host)
-    result = await ctx.call_host(
-        host, errors.ACTIVATE_NIC_FAILED, "VM.hotplugNic", vmId=vm.id, nic=nic_spec(nic).to_params()
-    )
-    placed = result["nic"]
-    plugged = nic.changed(
-        plugged=True,
-        alias=placed["alias"],
-        address=PciAddress.parse(placed["address"]) if placed.get("address") else None,
-    )
+    host = site.host
+    assert host is not None  # refuse_plug: a running VM has its host
+    placed = await ctx.hosts.plug(host, vm, nic)
+    plugged = nic.changed(plugged=True, alias=placed.alias, address=placed.address)
     try:
         await repo.set_device(plugged)
     except (EngineError, asyncpg.PostgresError):
         # The host has it, the database refuses it: take it out again rather than diverge.
         try:
-            await ctx.call_host(
-                host, errors.DEACTIVATE_NIC_FAILED, "VM.hotunplugNic", vmId=vm.id, nic={"alias": plugged.alias}
-            )
+            await ctx.hosts.unplug(host, vm, plugged)
         except EngineError as undo:
             log.error("VM %s: NIC %s stays plugged on host %s: %s", vm.name, nic.name, host.name, undo.detail)
         raise
     return plugged
 
 
-async def _unplug(ctx: Context, repo: Repository, vm: Vm, cluster: Cluster, nic: Nic) -> Nic:
-    rules.vm_status_allows_plug(vm)
+async def _unplug(ctx: Context, repo: Repository, vm: Vm, site: Site, nic: Nic) -> Nic:
+    check(refuse_unplug(vm, nic, site))
     if vm.running:
-        rules.hotplug_supported(vm, cluster)
-        host = await repo.host(vm.host_id or "")
-        try:
-            await ctx.call_host(
-                host, errors.DEACTIVATE_NIC_FAILED, "VM.hotunplugNic", vmId=vm.id, nic={"alias": alias_of(nic)}
-            )
-        except EngineError as exc:
-            if exc.data.get("reason") != "noSuchDevice":
-                raise
-            log.warning("VM %s: NIC %s was already gone from host %s", vm.name, nic.name, host.name)
+        assert site.host is not None  # refuse_unplug: a running VM has its host
+        await ctx.hosts.unplug(site.host, vm, nic)
     # The seed: clear the address on unplug, so the next plug cannot collide with another device.
     unplugged = nic.changed(plugged=False, address=None)
     await repo.set_device(unplugged)
@@ -124,25 +114,18 @@ async def add_nic(ctx: Context, user: str, vm_id: str, fields: NicFields, activa
         ctx.transaction() as repo,
     ):
         vm = seen.vm = await repo.vm(vm_id, lock=True)
-        cluster = await repo.cluster(vm.cluster_id)
-        if not name:
-            raise EngineError(errors.INVALID, "a NIC needs a name")
-        rules.name_free(await repo.nics(vm.id), name)
         model = fields.model or "virtio"
-        rules.model_allowed(vm, model)
+        check(refuse_nic_fields(vm, await repo.nics(vm.id), "", name, model))
         if fields.profile_id is None:
             raise EngineError(errors.INVALID, "a NIC needs a vnic_profile (the network it connects to)")
-        network_name, bridge, mirroring = await _profile_network(repo, vm, fields.profile_id)
-        if activate and not vm.running:
-            rules.vm_status_allows_plug(vm)
         nic = Nic(
-                id=str(uuid.uuid4()), vm_id=vm.id, name=name, mac="", model=model, profile_id=fields.profile_id,
-                linked=True if fields.linked is None else fields.linked, plugged=False,
-                network_name=network_name, bridge=bridge, port_mirroring=mirroring,
-            )  # fmt: skip
+            id=str(uuid.uuid4()), vm_id=vm.id, name=name, mac="", model=model, profile_id=None,
+            linked=True if fields.linked is None else fields.linked, plugged=False,
+        )  # fmt: skip
+        nic = await _with_profile(repo, vm, nic, fields.profile_id)
         nic = await _insert_with_mac(repo, nic, fields.mac)
         if activate:
-            nic = await _plug(ctx, repo, vm, cluster, nic)
+            nic = await _plug(ctx, repo, vm, await repo.site(vm), nic)
         await repo.audit(ADDED, "normal", f"NIC {nic.name} ({nic.mac}) was added to VM {vm.name}.", user, vm, nic)
         if nic.plugged:
             await _audit_plug(repo, user, vm, nic)
@@ -171,8 +154,7 @@ async def set_plugged(ctx: Context, user: str, vm_id: str, nic_id: str, plug: bo
         nic = seen.nic = await repo.nic(vm.id, nic_id)
         if nic.plugged == plug:
             return nic  # nothing to do, nothing changes
-        cluster = await repo.cluster(vm.cluster_id)
-        changed = await (_plug if plug else _unplug)(ctx, repo, vm, cluster, nic)
+        changed = await (_plug if plug else _unplug)(ctx, repo, vm, await repo.site(vm), nic)
         await _audit_plug(repo, user, vm, changed)
     return changed
 
@@ -186,34 +168,27 @@ async def update_nic(ctx: Context, user: str, vm_id: str, nic_id: str, fields: N
         nic = seen.nic = await repo.nic(vm.id, nic_id)
         updated = await _apply_fields(repo, vm, nic, fields)
         if updated != nic:
-            rules.update_allowed(vm, nic)
+            check(refuse_update(vm, nic))
             await repo.update_nic(updated)
             await repo.audit(UPDATED, "normal", f"NIC {updated.name} of VM {vm.name} was updated.", user, vm, updated)
         final = updated
         if plugged is not None and plugged != updated.plugged:
-            cluster = await repo.cluster(vm.cluster_id)
-            final = await (_plug if plugged else _unplug)(ctx, repo, vm, cluster, updated)
+            final = await (_plug if plugged else _unplug)(ctx, repo, vm, await repo.site(vm), updated)
             await _audit_plug(repo, user, vm, final)
     return final
 
 
 async def _apply_fields(repo: Repository, vm: Vm, nic: Nic, fields: NicFields) -> Nic:
-    updated = nic
-    if fields.name is not None and fields.name != nic.name:
-        rules.name_free(await repo.nics(vm.id), fields.name, exclude=nic.id)
-        updated = updated.changed(name=fields.name)
-    if fields.model is not None and fields.model != nic.model:
-        rules.model_allowed(vm, fields.model)
-        updated = updated.changed(model=fields.model)
-    if fields.mac is not None and _valid_mac(fields.mac) != nic.mac:
-        updated = updated.changed(mac=_valid_mac(fields.mac))
+    updated = nic.changed(
+        name=nic.name if fields.name is None else fields.name,
+        model=nic.model if fields.model is None else fields.model,
+        mac=nic.mac if fields.mac is None else _valid_mac(fields.mac),
+        linked=nic.linked if fields.linked is None else fields.linked,
+    )
+    if (updated.name, updated.model) != (nic.name, nic.model):
+        check(refuse_nic_fields(vm, await repo.nics(vm.id), nic.id, updated.name, updated.model))
     if fields.profile_id is not None and fields.profile_id != nic.profile_id:
-        network_name, bridge, mirroring = await _profile_network(repo, vm, fields.profile_id)
-        updated = updated.changed(
-            profile_id=fields.profile_id, network_name=network_name, bridge=bridge, port_mirroring=mirroring
-        )
-    if fields.linked is not None and fields.linked != nic.linked:
-        updated = updated.changed(linked=fields.linked)
+        updated = await _with_profile(repo, vm, updated, fields.profile_id)
     return updated
 
 
@@ -222,6 +197,6 @@ async def remove_nic(ctx: Context, user: str, vm_id: str, nic_id: str) -> None:
     async with audited as seen, ctx.transaction() as repo:
         vm = seen.vm = await repo.vm(vm_id, lock=True)
         nic = seen.nic = await repo.nic(vm.id, nic_id)
-        rules.remove_allowed(vm, nic)
+        check(refuse_remove(vm, nic))
         await repo.delete_nic(nic.id)
         await repo.audit(REMOVED, "normal", f"NIC {nic.name} was removed from VM {vm.name}.", user, vm, nic)

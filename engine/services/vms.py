@@ -5,18 +5,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from typing import Any
 
-from engine.adapters.agent_client import AgentError, HostUnreachable
-from engine.domain import errors, rules
+from engine.domain import errors
 from engine.domain.errors import EngineError
-from engine.domain.model import DOWN, UP, Host, Nic, Vm
+from engine.domain.model import DOWN, UP, Vm
+from engine.domain.rules import check, refuse_new_vm, refuse_remove_vm, refuse_start
 from engine.services.context import Context
-from engine.services.hosts_calls import alias_of, vm_spec
-from shared_schema import errors as wire
-from shared_schema.errors import ParamError
-from shared_schema.nic import PciAddress
-from shared_schema.vm import check_vm_name
+from engine.services.hosts_calls import alias_of
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +20,7 @@ AUDIT_RUN, AUDIT_RUN_FAILED, AUDIT_STOP, AUDIT_ADD, AUDIT_REMOVE = 153, 54, 33, 
 
 
 async def add_vm(ctx: Context, user: str, vm: Vm) -> Vm:
-    rules.os_type_known(vm.os_type)
-    try:
-        check_vm_name(vm.name)
-    except ParamError as exc:
-        raise EngineError(errors.INVALID, f"VM name {exc.detail.removeprefix('vmName: ')}") from None
-    if vm.memory_bytes < 16 * 1024 * 1024:
-        raise EngineError(errors.INVALID, f"memory must be at least 16 MiB, got {vm.memory_bytes} bytes")
+    check(refuse_new_vm(vm))
     created = Vm(**{**vm.__dict__, "id": str(uuid.uuid4()), "status": DOWN, "host_id": None})
     async with ctx.transaction() as repo:
         await repo.cluster(created.cluster_id)
@@ -43,8 +32,7 @@ async def add_vm(ctx: Context, user: str, vm: Vm) -> Vm:
 async def remove_vm(ctx: Context, user: str, vm_id: str) -> None:
     async with ctx.transaction() as repo:
         vm = await repo.vm(vm_id, lock=True)
-        if vm.status != DOWN:
-            raise EngineError(errors.VM_STATUS_ILLEGAL, f"VM {vm.name} is {vm.status}; stop it before removing it")
+        check(refuse_remove_vm(vm))
         await repo.remove_vm(vm.id)
         await repo.audit(AUDIT_REMOVE, "normal", f"VM {vm.name} was removed.", user, vm)
 
@@ -52,45 +40,28 @@ async def remove_vm(ctx: Context, user: str, vm_id: str) -> None:
 async def run_vm(ctx: Context, user: str, vm_id: str, host_id: str | None = None) -> Vm:
     async with ctx.failure_audited(user, AUDIT_RUN_FAILED, "run", vm_id) as seen, ctx.transaction() as repo:
         vm = seen.vm = await repo.vm(vm_id, lock=True)
-        if vm.status != DOWN:
-            raise EngineError(errors.VM_STATUS_ILLEGAL, f"VM {vm.name} is {vm.status}, not down")
+        check(refuse_start(vm))
         hosts = [await repo.host(host_id)] if host_id else await repo.hosts()
         candidates = [h for h in hosts if h.cluster_id == vm.cluster_id and h.status == "up"]
         if not candidates:
             raise EngineError(errors.NO_HOST, f"no host that is up in the cluster of VM {vm.name}")
         host = candidates[0]
         nics = await repo.nics(vm.id)
-        started = await _create_on_host(ctx, host, vm, nics)
+        started = await ctx.hosts.start(host, vm, nics)
         try:
-            placed = {n["alias"]: n for n in started.get("nics", [])}
+            placed = {n.alias: n for n in started.nics}
             for nic in nics:
                 reported = placed.get(alias_of(nic))
                 if nic.plugged and reported:
-                    address = PciAddress.parse(reported["address"]) if reported.get("address") else None
-                    await repo.set_device(nic.changed(alias=reported["alias"], address=address))
+                    await repo.set_device(nic.changed(alias=reported.alias, address=reported.address))
+            await repo.set_vm_status(vm.id, UP, host.id)
+            await repo.audit(AUDIT_RUN, "normal", f"VM {vm.name} started on host {host.name}.", user, vm)
         except Exception:
             # The database will say 'down': the host must not keep it running.
-            with contextlib.suppress(HostUnreachable, AgentError):
-                await ctx.agents.call(host, "VM.destroy", vmId=vm.id)
+            with contextlib.suppress(EngineError):
+                await ctx.hosts.stop(host, vm)
             raise
-        await repo.set_vm_status(vm.id, UP, host.id)
-        await repo.audit(AUDIT_RUN, "normal", f"VM {vm.name} started on host {host.name}.", user, vm)
     return await _reload(ctx, vm.id)
-
-
-async def _create_on_host(ctx: Context, host: Host, vm: Vm, nics: list[Nic]) -> dict[str, Any]:
-    """VM.create with only the activated NICs.  A domain the host still runs although the
-    database says the VM is down (a start whose answer was lost) is replaced, once."""
-    try:
-        result: dict[str, Any] = await ctx.call_host(host, errors.RUN_VM_FAILED, "VM.create", **vm_spec(vm, nics))
-        return result
-    except EngineError as exc:
-        if exc.data.get("hostCode") != wire.VM_EXISTS.code:
-            raise
-    log.warning("VM %s was still running on host %s although it was down here; restarting it", vm.name, host.name)
-    await ctx.call_host(host, errors.RUN_VM_FAILED, "VM.destroy", vmId=vm.id)
-    result = await ctx.call_host(host, errors.RUN_VM_FAILED, "VM.create", **vm_spec(vm, nics))
-    return result
 
 
 async def stop_vm(ctx: Context, user: str, vm_id: str) -> Vm:
@@ -99,13 +70,7 @@ async def stop_vm(ctx: Context, user: str, vm_id: str) -> Vm:
         if vm.status == DOWN:
             return vm
         if vm.host_id:
-            host = await repo.host(vm.host_id)
-            try:
-                await ctx.call_host(host, errors.STOP_VM_FAILED, "VM.destroy", vmId=vm.id)
-            except EngineError as exc:
-                if exc.data.get("hostCode") != wire.NO_VM.code:
-                    raise
-                log.warning("VM %s was not running on host %s any more", vm.name, host.name)
+            await ctx.hosts.stop(await repo.host(vm.host_id), vm)
         await repo.set_vm_status(vm.id, DOWN, None)
         await repo.audit(AUDIT_STOP, "normal", f"VM {vm.name} was stopped.", user, vm)
     return await _reload(ctx, vm.id)

@@ -35,8 +35,10 @@ def _nic(mac: str, alias_id: str, **extra: Any) -> dict[str, Any]:
             "id": alias_id, **extra}  # fmt: skip
 
 
-def _mirred_filters(dev: str) -> str:
-    shown = subprocess.run(["tc", "filter", "show", "dev", dev, "ingress"], capture_output=True, text=True)
+async def _mirred_filters(dev: str) -> str:
+    shown = await asyncio.to_thread(
+        subprocess.run, ["tc", "filter", "show", "dev", dev, "ingress"], capture_output=True, text=True
+    )
     return shown.stdout
 
 
@@ -47,7 +49,8 @@ async def test_promisc_nic_sees_traffic_between_other_ports_and_a_plain_nic_does
     vm = clean_guest.uuid
     mirror = (await agent.ok("VM.hotplugNic", vmId=vm, nic=_nic("52:54:00:a7:00:01", "mirror", promisc=bridge)))["nic"]
     plain = (await agent.ok("VM.hotplugNic", vmId=vm, nic=_nic("52:54:00:a7:00:02", "plain")))["nic"]
-    assert "mirred" in _mirred_filters(f"{a.netns}-br") and mirror["name"] in _mirred_filters(f"{a.netns}-br")
+    filters = await _mirred_filters(f"{a.netns}-br")
+    assert "mirred" in filters and mirror["name"] in filters
 
     # b speaks first so the bridge learns where b is: a's unicast frames to b are then
     # forwarded to b's port only, never flooded to the VM's ports.
@@ -64,7 +67,7 @@ async def test_promisc_nic_sees_traffic_between_other_ports_and_a_plain_nic_does
 
     await agent.ok("VM.hotunplugNic", vmId=vm, nic={"alias": mirror["alias"]})
     for port in (f"{a.netns}-br", f"{b.netns}-br", plain["name"]):  # mirroring removed with the NIC
-        assert "mirred" not in _mirred_filters(port), port
+        assert "mirred" not in await _mirred_filters(port), port
 
 
 async def test_a_failed_mirroring_unplugs_the_nic_again(

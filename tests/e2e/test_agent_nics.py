@@ -17,6 +17,8 @@ from tests.e2e.conftest import Guest
 from vdsm_agent.live_xml import LiveNic, parse_nics
 
 _macs = itertools.count(0x10)
+# Every libvirt model the agent offers (Host.getCapabilities' nicModels): all run on i440fx here.
+MODELS = ["virtio", "e1000", "e1000e", "rtl8139"]
 
 
 def new_mac() -> str:
@@ -32,7 +34,7 @@ def live(g: Guest) -> dict[str, LiveNic]:
     return {n.mac: n for n in parse_nics(g.domain.XMLDesc(0))}
 
 
-@pytest.mark.parametrize("model", ["virtio", "e1000", "rtl8139"])
+@pytest.mark.parametrize("model", MODELS)
 async def test_each_model_plugs_and_unplugs_with_the_guest_acknowledging(
     agent: AgentClient, clean_guest: Guest, bridge: str, model: str
 ) -> None:
@@ -65,7 +67,7 @@ async def test_bridgeless_nic_is_a_tap_on_no_bridge(agent: AgentClient, clean_gu
     assert placed["device"] == "bridgeless"
     assert live(clean_guest)[mac].interface_type == "ethernet"
     tap = placed["name"]
-    assert netdev.exists(tap)
+    assert await asyncio.to_thread(netdev.exists, tap)
     assert not netdev.master(tap)  # on no bridge
     await agent.ok("VM.hotunplugNic", vmId=clean_guest.uuid, nic={"macAddr": mac})
     assert mac not in live(clean_guest)
@@ -88,7 +90,8 @@ async def test_vnlink_nic_is_macvtap_on_the_host_device(agent: AgentClient, clea
     found = live(clean_guest)[mac]
     assert (found.interface_type, found.network) == ("direct", veth)
     assert placed["device"] == "vnlink" and placed["network"] == veth
-    link = subprocess.run(["ip", "-d", "link", "show", placed["name"]], capture_output=True, text=True).stdout
+    ip = ["ip", "-d", "link", "show", placed["name"]]
+    link = (await asyncio.to_thread(subprocess.run, ip, capture_output=True, text=True)).stdout
     assert "macvtap" in link and f"@{veth}" in link
     await agent.ok("VM.hotunplugNic", vmId=clean_guest.uuid, nic={"alias": placed["alias"]})
     assert mac not in live(clean_guest)
@@ -122,9 +125,8 @@ async def test_missing_bridge_is_refused_with_libvirts_reason(agent: AgentClient
 async def test_boot_order_shows_in_virsh_dumpxml(agent: AgentClient, clean_guest: Guest, bridge: str) -> None:
     mac = new_mac()
     await agent.ok("VM.hotplugNic", vmId=clean_guest.uuid, nic=nic(bridge, mac, bootOrder=2))
-    dumped = subprocess.run(
-        ["virsh", "-c", "qemu:///system", "dumpxml", clean_guest.uuid], capture_output=True, text=True, check=True
-    ).stdout
+    virsh = ["virsh", "-c", "qemu:///system", "dumpxml", clean_guest.uuid]
+    dumped = (await asyncio.to_thread(subprocess.run, virsh, capture_output=True, text=True, check=True)).stdout
     iface = etree.fromstring(dumped.encode()).xpath(f"devices/interface[mac/@address='{mac}']")[0]
     assert iface.find("boot").get("order") == "2"
 
@@ -151,7 +153,7 @@ async def test_qos_is_applied_or_refused_cleanly_by_what_the_kernel_can_do(
     mac = new_mac()
     qos = {"inbound": {"average": 1000, "peak": 2000, "burst": 1024}, "outbound": {"average": 500}}
     answer = await agent.call("VM.hotplugNic", vmId=clean_guest.uuid, nic=nic(bridge, mac, specParams=qos))
-    if _kernel_has_qos_support():
+    if await asyncio.to_thread(_kernel_has_qos_support):
         assert answer.result["nic"]["macAddr"] == mac  # type: ignore[union-attr]
         iface = etree.fromstring(clean_guest.domain.XMLDesc(0)).xpath(f"devices/interface[mac/@address='{mac}']")[0]
         assert iface.find("bandwidth/inbound").get("average") == "1000"

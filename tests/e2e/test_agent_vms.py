@@ -76,3 +76,5 @@ async def test_capabilities_report_this_hosts_libvirt_and_bridges(
     assert caps["qemuVersion"].count(".") == 2
     assert bridge in caps["bridges"]
     assert bridge not in caps["hostDevices"] and "lo" not in caps["hostDevices"]
+    # libvirt's model names, each once (pv is virtio): the models test_agent_nics plugs into the guest.
+    assert caps["nicModels"] == ["virtio", "e1000", "e1000e", "rtl8139"]

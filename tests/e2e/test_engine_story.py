@@ -117,6 +117,30 @@ async def test_activate_deactivate_on_the_running_vm(
     assert "nic3" not in await db_nics(engine_setup, vm_id)
 
 
+async def test_a_nic_plugged_again_after_another_took_its_slot_gets_a_free_one(
+    engine_setup: EngineSetup, running_story_vm: dict[str, Any], libvirt_conn: libvirt.virConnect
+) -> None:
+    """Unplug A, plug B into A's old slot, activate A again: A lands on a free slot, and the
+    database's addresses are the live XML's (oVirt's BZ 1199782: a stale address collided)."""
+    api, s, vm_id = engine_setup.api, engine_setup, running_story_vm["vm"]["id"]
+    nics = f"/vms/{vm_id}/nics"
+    body = {"vnic_profile": {"id": s.profile_id}, "interface": "e1000"}
+    a = await api.ok("POST", nics, {**body, "name": "replug-a"})  # e1000: no guest driver, a quick unplug
+    slot_of_a = pci_text(a["address"])
+    await api.ok("POST", f"{nics}/{a['id']}/deactivate")
+    b = await api.ok("POST", nics, {**body, "name": "replug-b"})  # libvirt gives it the lowest free slot: A's
+    assert pci_text(b["address"]) == slot_of_a
+    again = (await api.ok("POST", f"{nics}/{a['id']}/activate"))["nic"]
+    assert pci_text(again["address"]) not in (None, slot_of_a)
+    live = await asyncio.to_thread(live_macs, libvirt_conn, vm_id)
+    stored = await db_nics(s, vm_id)
+    for nic in (again, b):
+        assert stored[nic["name"]] == (True, live[nic["mac"]["address"]])
+    for nic in (again, b):
+        await api.ok("PUT", f"{nics}/{nic['id']}", {"plugged": False})
+        await api.ok("DELETE", f"{nics}/{nic['id']}")
+
+
 async def test_update_and_remove_are_refused_while_plugged_into_the_running_vm(
     engine_setup: EngineSetup, running_story_vm: dict[str, Any]
 ) -> None:

@@ -63,3 +63,49 @@ async def test_unknown_paths_and_bad_json_get_faults(database_url: str, output_d
         assert status == 404 and fault["code"] == "CLUSTER_NOT_FOUND"
         status, fault = await api.request("GET", "/vms?search=os=linux")
         assert status == 400 and "search=name=" in fault["detail"]
+
+
+async def test_the_read_only_user_can_do_no_nic_action_and_is_shown_why(database_url: str, output_dir: Path) -> None:
+    async with run_engine(output_dir / "integration", database_url, "s3cret", readonly_password="peek") as admin:
+        cluster = await admin.ok("POST", "/clusters", {"name": "c1"})
+        await admin.ok("POST", "/networks", {"name": "net1", "cluster": {"id": cluster["id"]}})
+        profile = (await admin.ok("GET", "/vnicprofiles"))["vnic_profile"][0]
+        vm = await admin.ok(
+            "POST", "/vms", {"name": "vm1", "cluster": {"id": cluster["id"]}, "os": {"type": "rhel_6x64"}}
+        )
+        nic = await admin.ok("POST", f"/vms/{vm['id']}/nics", {"name": "nic1", "vnic_profile": {"id": profile["id"]},
+                                                               "plugged": False})  # fmt: skip
+        base = f"/vms/{vm['id']}/nics"
+        reader = type(admin)(admin.base, admin.session)
+        await reader.login("readonly@internal", "peek")
+        for method, path, body in (
+            ("POST", base, {"name": "nic2", "vnic_profile": {"id": profile["id"]}}),
+            ("PUT", f"{base}/{nic['id']}", {"name": "renamed"}),
+            ("PUT", f"{base}/{nic['id']}", {"plugged": True}),
+            ("POST", f"{base}/{nic['id']}/activate", {}),
+            ("POST", f"{base}/{nic['id']}/deactivate", {}),
+            ("DELETE", f"{base}/{nic['id']}", None),
+        ):
+            status, fault = await reader.request(method, path, body)
+            assert (status, fault["code"]) == (403, "FORBIDDEN"), (method, path, fault)
+        # Nothing changed, and what the reader is shown says so before it tries.
+        shown = await reader.ok("GET", f"{base}/{nic['id']}")
+        assert (shown["name"], shown["plugged"]) == ("nic1", False)
+        assert set(shown["disabled_actions"]) == {"activate", "deactivate", "edit", "remove"}
+        assert "add_nic" in (await reader.ok("GET", f"/vms/{vm['id']}"))["disabled_actions"]
+        assert "add_nic" not in (await admin.ok("GET", f"/vms/{vm['id']}"))["disabled_actions"]
+        assert [n["name"] for n in (await admin.ok("GET", base))["nic"]] == ["nic1"]
+
+
+async def test_a_duplicate_mac_is_refused_with_its_reason(database_url: str, output_dir: Path) -> None:
+    async with run_engine(output_dir / "integration", database_url, "s3cret") as api:
+        cluster = await api.ok("POST", "/clusters", {"name": "c1"})
+        await api.ok("POST", "/networks", {"name": "net1", "cluster": {"id": cluster["id"]}})
+        profile = (await api.ok("GET", "/vnicprofiles"))["vnic_profile"][0]
+        vms = [await api.ok("POST", "/vms", {"name": f"vm{i}", "cluster": {"id": cluster["id"]}}) for i in (1, 2)]
+        body = {"vnic_profile": {"id": profile["id"]}, "mac": {"address": "56:6f:1a:00:10:01"}, "plugged": False}
+        await api.ok("POST", f"/vms/{vms[0]['id']}/nics", {**body, "name": "nic1"})
+        status, fault = await api.fault("POST", f"/vms/{vms[1]['id']}/nics", {**body, "name": "nic1"})
+        assert (status, fault["code"]) == (409, "MAC_ADDRESS_IN_USE")
+        assert "MAC address" in fault["detail"] and "already used" in fault["detail"]
+        assert (await api.ok("GET", f"/vms/{vms[1]['id']}/nics"))["nic"] == []

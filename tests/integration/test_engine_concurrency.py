@@ -22,13 +22,15 @@ import asyncpg
 
 from devtools.engine_proc import EngineClient, run_engine
 from engine.adapters import migrations
-from engine.adapters.agent_client import AgentClients
+from engine.adapters.repository import Repository
 from engine.domain import errors
 from engine.domain.macpool import int_to_mac, mac_to_int
 from engine.domain.model import Version, Vm
 from engine.services import inventory, nics, vms
 from engine.services.context import Context
+from engine.services.hosts_calls import HostCalls
 from engine.services.nics import NicFields
+from tests.fakes import ScriptedAgent
 from tests.integration.test_migrations import SCHEMA_SNAPSHOT
 
 PASSWORD = "secret"
@@ -393,20 +395,27 @@ async def test_a_storm_of_conflicting_changes_leaves_what_the_answers_say(databa
 
 
 async def test_the_newest_plug_entry_of_the_audit_log_is_the_nic_state(migrated_database_url: str) -> None:
-    """What the storm could show only by luck: one activate whose audit write is held up (as a busy
-    pool or a slow event loop would) while a deactivate of the same NIC completes.  (set_plugged
-    used to log after its commit, in a transaction of its own: the activate logged last.)"""
+    """An activate whose audit write is held up (as a busy pool or a slow event loop would) while a
+    deactivate of the same NIC is asked for: the deactivate must wait for the activate, entry and
+    all, so that the newest entry is the NIC's state.  (set_plugged used to log after its commit,
+    in a transaction of its own: the deactivate finished first and the activate logged last.)"""
     pool = await asyncpg.create_pool(migrated_database_url, min_size=1, max_size=10)
     gate, held = asyncio.Event(), asyncio.Event()
 
-    class SlowAuditContext(Context):
+    class SlowAuditRepository(Repository):
         async def audit(self, log_type: int, *args: Any, **kwargs: Any) -> None:
             if log_type == PLUGGED and not gate.is_set():
                 held.set()
                 await gate.wait()
             await super().audit(log_type, *args, **kwargs)
 
-    ctx = SlowAuditContext(pool, AgentClients())
+    class SlowAuditContext(Context):
+        @asynccontextmanager
+        async def transaction(self) -> AsyncIterator[Repository]:
+            async with self.pool.acquire() as conn, conn.transaction():
+                yield SlowAuditRepository(conn)
+
+    ctx = SlowAuditContext(pool, HostCalls(ScriptedAgent()))
     try:
         cluster = await inventory.add_cluster(ctx, "c1", Version(4, 7))
         _, profile = await inventory.add_network(ctx, "net1", cluster.id, "br-test")
@@ -415,21 +424,16 @@ async def test_the_newest_plug_entry_of_the_audit_log_is_the_nic_state(migrated_
                                                         memory_bytes=128 * 1024 * 1024))  # fmt: skip
         nic = await nics.add_nic(ctx, "admin@internal", vm.id, NicFields(name="eth0", profile_id=profile.id), False)
         activating = asyncio.create_task(nics.set_plugged(ctx, "admin@internal", vm.id, nic.id, True))
-        # Either it committed and now waits to write its entry in a transaction of its own, or it
-        # never asked for one (the entry went into its own transaction) and is done.
-        holding = asyncio.create_task(held.wait())
-        await asyncio.wait([activating, holding], timeout=30, return_when=asyncio.FIRST_COMPLETED)
-        holding.cancel()
-        assert held.is_set() or activating.done()
-        deactivated = await nics.set_plugged(ctx, "admin@internal", vm.id, nic.id, False)
-        assert deactivated.plugged is False
+        await asyncio.wait_for(held.wait(), 30)  # the activate is writing its 'plugged' entry
+        deactivating = asyncio.create_task(nics.set_plugged(ctx, "admin@internal", vm.id, nic.id, False))
+        await asyncio.wait([deactivating], timeout=2)  # long enough to finish, were it not made to wait
         gate.set()
         assert (await asyncio.wait_for(activating, 30)).plugged is True
+        assert (await asyncio.wait_for(deactivating, 30)).plugged is False
         async with ctx.transaction() as repo:
             state = (await repo.nic(vm.id, nic.id)).plugged
-            newest = next(e for e in await repo.audit_entries(vm.id) if e["log_type"] in (PLUGGED, UNPLUGGED))
+            newest = next(e for e in await repo.audit_entries(vm.id) if e.log_type in (PLUGGED, UNPLUGGED))
     finally:
-        await ctx.agents.close()
         await pool.close()
     assert state is False
-    assert newest["log_type"] == UNPLUGGED
+    assert newest.log_type == UNPLUGGED

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 
-from engine.adapters.agent_client import AgentClients
 from engine.adapters.repository import Repository
 from engine.domain import errors
 from engine.domain.errors import EngineError, ErrorKind
@@ -25,8 +24,10 @@ from engine.domain.model import Nic, Version, Vm, VnicProfile
 from engine.domain.rules import PCI_DEVICE_BUDGET
 from engine.services import inventory, nics, vms
 from engine.services.context import Context
+from engine.services.hosts_calls import HostCalls
 from engine.services.nics import NicFields
 from shared_schema.nic import PciAddress
+from tests.fakes import ScriptedAgent
 
 USER = "admin@internal"
 POOL_START = "56:6f:1a:00:00:00"  # the first MAC of sql/0001's default mac_pool_ranges row
@@ -47,12 +48,8 @@ async def pool(migrated_database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture
-async def ctx(pool: asyncpg.Pool) -> AsyncIterator[Context]:
-    agents = AgentClients()
-    try:
-        yield Context(pool, agents)
-    finally:
-        await agents.close()
+def ctx(pool: asyncpg.Pool) -> Context:
+    return Context(pool, HostCalls(ScriptedAgent()))  # every VM stays down: no host is called
 
 
 @dataclass
@@ -388,7 +385,7 @@ async def test_a_failed_add_leaves_no_row_and_takes_no_mac(ctx: Context, pool: a
 
     # The audit log has the failures, and one 'added' entry per NIC that was added.
     async with ctx.transaction() as repo:
-        codes = [e["log_type"] for e in await repo.audit_entries(world.vm1.id)]
+        codes = [e.log_type for e in await repo.audit_entries(world.vm1.id)]
     assert codes.count(nics.ADDED) == 2 and codes.count(nics.ADD_FAILED) == 4
 
 
@@ -473,6 +470,6 @@ async def test_an_update_whose_plug_is_refused_changes_nothing(ctx: Context, wor
     assert info.value.kind is errors.PCI_BUDGET
     async with ctx.transaction() as repo:
         after = await repo.nic(world.vm1.id, spare.id)
-        logged = [e["log_type"] for e in await repo.audit_entries(world.vm1.id) if e["nic_id"] == uuid.UUID(spare.id)]
+        logged = [e.log_type for e in await repo.audit_entries(world.vm1.id) if e.nic_id == spare.id]
     assert (after.name, after.linked, after.plugged) == ("spare", True, False)
     assert logged == [nics.UPDATE_FAILED, nics.ADDED]  # newest first; no 'updated'

@@ -220,7 +220,8 @@ EXPECTED_PARAMS: list[dict[str, Any]] = [
 
 @pytest.mark.parametrize("index", range(4), ids=["bridge", "vnlink", "bridgeless", "sriov"])
 def test_reported_params(nics: list[LiveNic], index: int) -> None:
-    assert nics[index].to_params() == EXPECTED_PARAMS[index]
+    # The wire form the engine reads: VDSM's device dict, unchanged by the typed answers.
+    assert nics[index].placed().to_params() == EXPECTED_PARAMS[index]
 
 
 def test_bytes_and_text_read_the_same() -> None:
@@ -247,7 +248,7 @@ def test_unplaced_nic_and_other_kinds() -> None:
     """
     (nic,) = parse_nics(xml)
     assert nic.address is None
-    assert nic.to_params() == {
+    assert nic.placed().to_params() == {
         "type": "interface",
         "device": "network",
         "alias": "",

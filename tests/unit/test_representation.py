@@ -52,7 +52,6 @@ def make_nic(**changes: Any) -> Nic:
         "plugged": True,
         "address": PciAddress(0, 0, 0x0C, 0),
         "alias": "ua-nic1",
-        "boot_order": 2,
         "network_name": "storage-net",
         "bridge": "br-storage",
         "port_mirroring": False,
@@ -358,7 +357,6 @@ def test_nic_spec_maps_every_field() -> None:
         alias="ua-nic1",
         network="br-storage",
         address=PciAddress(0, 0, 0x0C, 0),
-        boot_order=2,
         promisc=(),
         link_active=True,
     )
@@ -374,10 +372,6 @@ def test_port_mirroring_mirrors_the_nics_own_bridge() -> None:
     assert nic_spec(make_nic(port_mirroring=True)).promisc == ("br-storage",)
 
 
-def test_boot_order_zero_means_none() -> None:
-    assert nic_spec(make_nic(boot_order=0)).boot_order is None
-
-
 def test_an_unlinked_nic_is_sent_with_its_link_down() -> None:
     assert nic_spec(make_nic(linked=False)).link_active is False
 
@@ -388,7 +382,7 @@ def test_a_nic_without_address_lets_the_host_choose() -> None:
 
 @pytest.mark.parametrize(
     "nic",
-    [make_nic(), make_nic(alias="", address=None, boot_order=0, port_mirroring=True, linked=False)],
+    [make_nic(), make_nic(alias="", address=None, port_mirroring=True, linked=False)],
     ids=["full", "fresh"],
 )
 def test_the_agent_reads_back_what_the_engine_sends(nic: Nic) -> None:
@@ -399,7 +393,7 @@ def test_the_agent_reads_back_what_the_engine_sends(nic: Nic) -> None:
 def test_vm_spec_sends_only_plugged_nics_and_memory_in_mib() -> None:
     plugged = make_nic()
     unplugged = make_nic(id="nic-2", name="nic2", mac="56:6f:1a:00:00:2b", alias="ua-nic2", plugged=False)
-    params = vm_spec(make_vm(), [plugged, unplugged])
+    params = vm_spec(make_vm(), [plugged, unplugged]).to_params()
     assert params == {
         "vmId": VM_ID,
         "vmName": "web-01",
@@ -414,6 +408,6 @@ def test_vm_spec_sends_only_plugged_nics_and_memory_in_mib() -> None:
 
 
 def test_vm_spec_without_console_log_property_sends_none() -> None:
-    params = vm_spec(make_vm(custom_properties={}), [])
+    params = vm_spec(make_vm(custom_properties={}), []).to_params()
     assert params["consoleLog"] == ""
     assert params["nics"] == []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import pytest
 
 from shared_schema import errors
+from shared_schema.answers import HotunplugAnswer, PlacedNic, UnplugReason, failure_data
 from shared_schema.errors import WireError
 from shared_schema.nic import NicRef, NicSpec, PciAddress
 from shared_schema.vm import VmSpec
@@ -19,7 +22,7 @@ from vdsm_agent.hypervisor import HypervisorError, NoSuchDomain
 from vdsm_agent.interface_xml import build_interface, to_string
 from vdsm_agent.live_xml import LiveNic, parse_nics
 from vdsm_agent.mirroring import PortMirror
-from vdsm_agent.nics import LateRemoval, NicService
+from vdsm_agent.nics import NicService
 from vdsm_agent.simulated import SimulatedHypervisor
 
 MISSING_BRIDGE = "hpt-nosuch0"
@@ -223,43 +226,40 @@ def wire_error(exc: pytest.ExceptionInfo[WireError], code: int) -> dict[str, obj
 async def test_hotplug_returns_the_placed_device() -> None:
     nics, vm_id = await service()
     result = await nics.hotplug(vm_id, nic_spec(1, nicModel="e1000", bootOrder=2))
-    assert result["vmId"] == vm_id
-    placed = result["nic"]
-    assert placed["name"].startswith("vnet")
-    assert {k: v for k, v in placed.items() if k != "name"} == {
-        "type": "interface",
-        "device": "bridgeless",
-        "alias": "ua-nic1",
-        "macAddr": "00:1a:4a:16:00:01",
-        "nicModel": "e1000",
-        "network": "",
-        "address": {"type": "pci", "domain": "0x0000", "bus": "0x00", "slot": "0x02", "function": "0x0"},
-        "linkActive": True,
-        "bootOrder": 2,
-    }
-    assert [n.to_params() for n in parse_nics((await nics.domain(vm_id)).xml)] == [placed]
+    assert result.vm_id == vm_id
+    placed = result.nic
+    assert placed.tap.startswith("vnet")
+    assert dataclasses.replace(placed, tap="") == PlacedNic(
+        alias="ua-nic1",
+        mac="00:1a:4a:16:00:01",
+        device="bridgeless",
+        model="e1000",
+        network="",
+        address=PciAddress(0, 0, 0x02, 0),
+        tap="",
+        link_active=True,
+        boot_order=2,
+    )
+    assert [n.placed() for n in parse_nics((await nics.domain(vm_id)).xml)] == [placed]
 
 
 async def test_hotplug_at_requested_slot() -> None:
     nics, vm_id = await service()
     result = await nics.hotplug(vm_id, nic_spec(1, address="0000:00:1f.0"))
-    assert result["nic"]["address"]["slot"] == "0x1f"
+    assert result.nic.address == PciAddress(0, 0, 0x1F, 0)
 
 
 async def test_hotunplug_by_alias_and_by_mac() -> None:
     nics, vm_id = await service()
     await nics.hotplug(vm_id, nic_spec(1))
     await nics.hotplug(vm_id, nic_spec(2))
-    assert await nics.hotunplug(vm_id, NicRef("ua-nic1", None)) == {
-        "vmId": vm_id,
-        "nic": {"alias": "ua-nic1", "macAddr": "00:1a:4a:16:00:01"},
-    }
-    assert await nics.hotunplug(vm_id, NicRef(None, "00:1a:4a:16:00:02")) == {
-        "vmId": vm_id,
-        "nic": {"alias": "ua-nic2", "macAddr": "00:1a:4a:16:00:02"},
-    }
+    assert await nics.hotunplug(vm_id, NicRef("ua-nic1", None)) == HotunplugAnswer(
+        vm_id, "ua-nic1", "00:1a:4a:16:00:01"
+    )
+    assert await nics.hotunplug(vm_id, NicRef(None, "00:1a:4a:16:00:02")) == HotunplugAnswer(
+        vm_id, "ua-nic2", "00:1a:4a:16:00:02"
+    )
     assert parse_nics((await nics.domain(vm_id)).xml) == []
-    assert list(nics.late_removals) == []
 
 
 async def test_unplug_of_unknown_alias_is_50() -> None:
@@ -267,7 +267,7 @@ async def test_unplug_of_unknown_alias_is_50() -> None:
     await nics.hotplug(vm_id, nic_spec(1))
     with pytest.raises(WireError) as exc:
         await nics.hotunplug(vm_id, NicRef("ua-nosuch", None))
-    assert wire_error(exc, errors.HOTUNPLUG_NIC.code) == {"reason": "noSuchDevice"}
+    assert wire_error(exc, errors.HOTUNPLUG_NIC.code) == failure_data(reason=UnplugReason.NO_SUCH_DEVICE)
     assert "ua-nosuch" in exc.value.message
     assert len(parse_nics((await nics.domain(vm_id)).xml)) == 1
 
@@ -300,7 +300,7 @@ async def test_plug_refused_by_libvirt_is_49_with_libvirt_code() -> None:
     nics, vm_id = await service()
     with pytest.raises(WireError) as exc:
         await nics.hotplug(vm_id, nic_spec(1, device="bridge", network=MISSING_BRIDGE))
-    assert wire_error(exc, errors.HOTPLUG_NIC.code) == {"libvirtCode": 38}
+    assert wire_error(exc, errors.HOTPLUG_NIC.code) == failure_data(libvirt_code=38)
     assert MISSING_BRIDGE in exc.value.message
     assert parse_nics((await nics.domain(vm_id)).xml) == []
 
@@ -310,7 +310,7 @@ async def test_plug_at_taken_slot_is_49_with_libvirt_code_27() -> None:
     await nics.hotplug(vm_id, nic_spec(1, address="0000:00:04.0"))
     with pytest.raises(WireError) as exc:
         await nics.hotplug(vm_id, nic_spec(2, address="0000:00:04.0"))
-    assert wire_error(exc, errors.HOTPLUG_NIC.code) == {"libvirtCode": 27}
+    assert wire_error(exc, errors.HOTPLUG_NIC.code) == failure_data(libvirt_code=27)
 
 
 async def test_plug_with_alias_or_mac_in_use_is_49() -> None:
@@ -327,14 +327,15 @@ async def test_plug_with_alias_or_mac_in_use_is_49() -> None:
     assert len(parse_nics((await nics.domain(vm_id)).xml)) == 1
 
 
-async def test_unplug_timeout_is_50_and_late_removal_is_recorded() -> None:
+async def test_unplug_timeout_is_50_and_late_removal_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="vdsm_agent.nics")
     nics, vm_id = await service(SimulatedHypervisor(removal_delay=0.05), timeout=0.005)
     await nics.hotplug(vm_id, nic_spec(1))
     with pytest.raises(WireError) as exc:
         await nics.hotunplug(vm_id, NicRef("ua-nic1", None))
-    assert wire_error(exc, errors.HOTUNPLUG_NIC.code) == {"reason": "timeout"}
-    await eventually(lambda: bool(nics.late_removals))
-    assert list(nics.late_removals) == [LateRemoval(vm_id, "ua-nic1")]
+    assert wire_error(exc, errors.HOTUNPLUG_NIC.code) == failure_data(reason=UnplugReason.TIMEOUT)
+    late = f"VM {vm_id} released device ua-nic1 after its unplug call had given up"
+    await eventually(lambda: late in caplog.messages)
 
 
 class _RefusingGuest(SimulatedHypervisor):
@@ -351,7 +352,7 @@ async def test_unplug_refused_by_guest_is_50() -> None:
     await nics.hotplug(vm_id, nic_spec(1))
     with pytest.raises(WireError) as exc:
         await nics.hotunplug(vm_id, NicRef("ua-nic1", None))
-    assert wire_error(exc, errors.HOTUNPLUG_NIC.code) == {"reason": "refused"}
+    assert wire_error(exc, errors.HOTUNPLUG_NIC.code) == failure_data(reason=UnplugReason.REFUSED)
     assert len(parse_nics((await nics.domain(vm_id)).xml)) == 1
 
 

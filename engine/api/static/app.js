@@ -154,9 +154,10 @@ const NIC_ACTIONS = { edit: "nic-edit", remove: "nic-remove", activate: "nic-act
 
 function renderToolbar() {
   const chosen = nic();
-  const readOnly = state.role !== "admin";
-  $("nic-new").disabled = readOnly;
-  $("nic-new").title = readOnly ? `user ${state.user} may only read` : "Add a network interface";
+  const v = vm();
+  const noNew = !v ? "Choose a VM first" : (v.disabled_actions || {}).add_nic || "";
+  $("nic-new").disabled = Boolean(noNew);
+  $("nic-new").title = noNew || "Add a network interface";
   const reasons = [];
   for (const [action, id] of Object.entries(NIC_ACTIONS)) {
     const why = !chosen ? "Choose a network interface first" : (chosen.disabled_actions || {})[action] || "";
@@ -207,15 +208,14 @@ async function removeNic() {
   await refresh();
 }
 
-function openDialog(mode) {
+async function openDialog(mode) {
   const n = mode === "edit" ? nic() : null;
   state.dialog = { mode, nic: n };
-  const profiles = Object.values(state.profiles).filter((p) => {
-    const net = state.networks[p.network.id];
-    return net && net.cluster.id === vm().cluster.id;
-  });
+  // The profiles of the networks the engine says belong to the VM's cluster.
+  const inCluster = byId((await api("GET", `/clusters/${vm().cluster.id}/networks`)).network);
+  const profiles = Object.values(state.profiles).filter((p) => inCluster[p.network.id]);
   $("nic-profile").innerHTML = profiles.map((p) =>
-    `<option value="${p.id}">${esc(state.networks[p.network.id].name)} / ${esc(p.name)}</option>`).join("");
+    `<option value="${p.id}">${esc(inCluster[p.network.id].name)} / ${esc(p.name)}</option>`).join("");
   $("nic-dialog-title").textContent = n ? `Edit Network Interface ${n.name}` : "New Network Interface";
   $("nic-name").value = n ? n.name : `nic${state.nics.length + 1}`;
   if (n && n.vnic_profile) $("nic-profile").value = n.vnic_profile.id;
@@ -267,8 +267,8 @@ document.addEventListener("DOMContentLoaded", () => {
     const row = e.target.closest("tr[data-nic]");
     if (row) { state.nicId = row.dataset.nic; state.shown.nics = ""; render(); }
   });
-  $("nic-new").addEventListener("click", () => openDialog("new"));
-  $("nic-edit").addEventListener("click", () => openDialog("edit"));
+  $("nic-new").addEventListener("click", () => openDialog("new").catch((e) => complain(e.message)));
+  $("nic-edit").addEventListener("click", () => openDialog("edit").catch((e) => complain(e.message)));
   $("nic-remove").addEventListener("click", removeNic);
   $("nic-activate").addEventListener("click", () => plug(true));
   $("nic-deactivate").addEventListener("click", () => plug(false));

@@ -1,0 +1,128 @@
+"""The read side: what the API shows, as query functions (cosmicpython's ``views.py``).
+
+Each function runs its queries in one read transaction and returns domain values, or views
+that pair a VM or NIC with the actions the engine would refuse now and why
+(``disabled_actions``, from the same rule functions the use cases enforce).  Handlers call one
+of these and render the answer; they never open transactions themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.domain.model import AuditEntry, Cluster, Host, Network, Nic, Vm, VnicProfile
+from engine.domain.rules import nic_action_refusals, vm_action_refusals
+from engine.services.context import Context
+
+NIC_ACTIONS = ("activate", "deactivate", "edit", "remove")
+VM_ACTIONS = ("start", "stop", "remove", "add_nic")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: a user and the role their token carries."""
+
+    user: str
+    role: str  # "admin" may change things; "readonly" may only read
+
+    @property
+    def may_change(self) -> bool:
+        return self.role == "admin"
+
+    def refusals(self, actions: tuple[str, ...]) -> dict[str, str] | None:
+        """Every action refused, when this caller may only read; else None."""
+        if self.may_change:
+            return None
+        return {action: f"user {self.user} may only read" for action in actions}
+
+
+@dataclass(frozen=True)
+class VmView:
+    vm: Vm
+    disabled: dict[str, str]
+
+
+@dataclass(frozen=True)
+class NicView:
+    nic: Nic
+    disabled: dict[str, str]
+
+
+async def clusters(ctx: Context) -> list[Cluster]:
+    async with ctx.transaction() as repo:
+        return await repo.clusters()
+
+
+async def cluster(ctx: Context, cluster_id: str) -> Cluster:
+    async with ctx.transaction() as repo:
+        return await repo.cluster(cluster_id)
+
+
+async def cluster_networks(ctx: Context, cluster_id: str) -> list[Network]:
+    async with ctx.transaction() as repo:
+        await repo.cluster(cluster_id)  # 404 for a cluster that does not exist
+        return await repo.networks(cluster_id=cluster_id)
+
+
+async def hosts(ctx: Context) -> list[Host]:
+    async with ctx.transaction() as repo:
+        return await repo.hosts()
+
+
+async def host(ctx: Context, host_id: str) -> Host:
+    async with ctx.transaction() as repo:
+        return await repo.host(host_id)
+
+
+async def networks(ctx: Context) -> list[Network]:
+    async with ctx.transaction() as repo:
+        return await repo.networks()
+
+
+async def network(ctx: Context, network_id: str) -> Network:
+    async with ctx.transaction() as repo:
+        return await repo.network(network_id)
+
+
+async def profiles(ctx: Context) -> list[VnicProfile]:
+    async with ctx.transaction() as repo:
+        return await repo.profiles()
+
+
+async def profile(ctx: Context, profile_id: str) -> VnicProfile:
+    async with ctx.transaction() as repo:
+        return await repo.profile(profile_id)
+
+
+async def events(ctx: Context, vm_id: str | None = None) -> list[AuditEntry]:
+    async with ctx.transaction() as repo:
+        return await repo.audit_entries(vm_id)
+
+
+def _vm_view(caller: Caller, vm: Vm) -> VmView:
+    return VmView(vm, caller.refusals(VM_ACTIONS) or vm_action_refusals(vm))
+
+
+async def vms(ctx: Context, caller: Caller, name: str | None = None) -> list[VmView]:
+    async with ctx.transaction() as repo:
+        return [_vm_view(caller, vm) for vm in await repo.vms(name=name)]
+
+
+async def vm(ctx: Context, caller: Caller, vm_id: str) -> VmView:
+    async with ctx.transaction() as repo:
+        return _vm_view(caller, await repo.vm(vm_id))
+
+
+async def nics(ctx: Context, caller: Caller, vm_id: str, nic_id: str | None = None) -> list[NicView]:
+    """The VM's NICs (or the one ``nic_id`` names; 404 when it has no such NIC)."""
+    async with ctx.transaction() as repo:
+        found = await repo.vm(vm_id)
+        wanted = [await repo.nic(found.id, nic_id)] if nic_id else await repo.nics(found.id)
+        site = await repo.site(found)
+    return [NicView(n, caller.refusals(NIC_ACTIONS) or nic_action_refusals(found, n, site)) for n in wanted]
+
+
+async def database_version(ctx: Context) -> str:
+    """The PostgreSQL server's version: the engine's health check reads it."""
+    async with ctx.transaction() as repo:
+        return await repo.server_version()

@@ -1,0 +1,105 @@
+"""A scripted fake of the engine's :class:`~engine.adapters.agent_client.Agent`.
+
+It behaves like a tiny host — VMs it runs, NICs placed on free PCI slots from 0x03 up — and
+lets a test script what the next call of a verb does instead (an exception, another answer),
+so the services' failure and recovery paths can be driven on purpose.  It records every call.
+A fake for unit tests of the engine's logic; never the proof that hot plug works (the e2e
+tests are).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.adapters.agent_client import AgentError, HostUnreachable
+from engine.domain.model import Host
+from shared_schema import errors as wire
+from shared_schema.answers import PlacedNic, UnplugReason, VmStats, failure_data
+from shared_schema.nic import NicRef, NicSpec, PciAddress
+from shared_schema.vm import VmSpec
+
+
+def unreachable(host: Host) -> HostUnreachable:
+    return HostUnreachable(f"host {host.name} ({host.address}:{host.port}) is not responding")
+
+
+def hotplug_refused(message: str = "libvirt refused") -> AgentError:
+    return AgentError(wire.HOTPLUG_NIC.code, f"{wire.HOTPLUG_NIC.message}: {message}", failure_data(libvirt_code=1))
+
+
+def hotunplug_failed(reason: UnplugReason) -> AgentError:
+    return AgentError(wire.HOTUNPLUG_NIC.code, f"{wire.HOTUNPLUG_NIC.message}: {reason}", failure_data(reason=reason))
+
+
+@dataclass
+class ScriptedAgent:
+    """Answers like a host unless ``script(verb, ...)`` says otherwise for the next calls."""
+
+    vms: dict[str, dict[str, PlacedNic]] = field(default_factory=dict)  # vm id -> alias -> NIC
+    calls: list[tuple[str, str, Any]] = field(default_factory=list)  # (verb, vm id, what)
+    _scripts: defaultdict[str, deque[Any]] = field(default_factory=lambda: defaultdict(deque))
+    closed: bool = False
+
+    def script(self, verb: str, *outcomes: Any) -> None:
+        """The next calls of ``verb`` raise these exceptions (or give these answers), in order."""
+        self._scripts[verb].extend(outcomes)
+
+    def _scripted(self, verb: str) -> Any:
+        if self._scripts[verb]:
+            outcome = self._scripts[verb].popleft()
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome
+        return None
+
+    def verbs(self) -> list[str]:
+        return [verb for verb, _, _ in self.calls]
+
+    def _place(self, vm_id: str, nic: NicSpec) -> PlacedNic:
+        taken = {n.address.slot for n in self.vms[vm_id].values() if n.address}
+        address = nic.address or PciAddress(0, 0, next(s for s in range(3, 32) if s not in taken), 0)
+        placed = PlacedNic(alias=nic.alias, mac=nic.mac, model=nic.model, network=nic.network, address=address)
+        self.vms[vm_id][nic.alias] = placed
+        return placed
+
+    async def ping(self, host: Host) -> None:
+        self.calls.append(("Host.ping", "", host.name))
+        self._scripted("Host.ping")
+
+    async def create_vm(self, host: Host, spec: VmSpec) -> VmStats:
+        self.calls.append(("VM.create", spec.vm_id, spec))
+        answer = self._scripted("VM.create")
+        if spec.vm_id in self.vms:
+            raise AgentError(wire.VM_EXISTS.code, wire.VM_EXISTS.message, {})
+        self.vms[spec.vm_id] = {}
+        nics = tuple(self._place(spec.vm_id, n) for n in spec.nics)
+        return answer if isinstance(answer, VmStats) else VmStats(spec.vm_id, spec.name, "Up", nics)
+
+    async def destroy_vm(self, host: Host, vm_id: str) -> None:
+        self.calls.append(("VM.destroy", vm_id, None))
+        self._scripted("VM.destroy")
+        if self.vms.pop(vm_id, None) is None:
+            raise AgentError(wire.NO_VM.code, wire.NO_VM.message, {})
+
+    async def hotplug_nic(self, host: Host, vm_id: str, nic: NicSpec) -> PlacedNic:
+        self.calls.append(("VM.hotplugNic", vm_id, nic))
+        answer = self._scripted("VM.hotplugNic")
+        if vm_id not in self.vms:
+            raise AgentError(wire.NO_VM.code, wire.NO_VM.message, {})
+        if answer is not None:
+            self.vms[vm_id][answer.alias] = answer
+            return answer
+        return self._place(vm_id, nic)
+
+    async def hotunplug_nic(self, host: Host, vm_id: str, nic: NicRef) -> None:
+        self.calls.append(("VM.hotunplugNic", vm_id, nic))
+        self._scripted("VM.hotunplugNic")
+        if vm_id not in self.vms:
+            raise AgentError(wire.NO_VM.code, wire.NO_VM.message, {})
+        if self.vms[vm_id].pop(nic.alias or "", None) is None:
+            raise hotunplug_failed(UnplugReason.NO_SUCH_DEVICE)
+
+    async def close(self) -> None:
+        self.closed = True
