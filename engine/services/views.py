@@ -8,12 +8,16 @@ of these and render the answer; they never open transactions themselves.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
+from engine.adapters.repository import Repository
 from engine.domain.model import AuditEntry, Cluster, Host, Network, Nic, Vm, VnicProfile
 from engine.domain.rules import nic_action_refusals, vm_action_refusals
 from engine.services.context import Context
 
+T = TypeVar("T")
 NIC_ACTIONS = ("activate", "deactivate", "edit", "remove")
 VM_ACTIONS = ("start", "stop", "remove", "add_nic")
 
@@ -48,14 +52,17 @@ class NicView:
     disabled: dict[str, str]
 
 
-async def clusters(ctx: Context) -> list[Cluster]:
+async def _read(ctx: Context, query: Callable[[Repository], Awaitable[T]]) -> T:
     async with ctx.transaction() as repo:
-        return await repo.clusters()
+        return await query(repo)
+
+
+async def clusters(ctx: Context) -> list[Cluster]:
+    return await _read(ctx, lambda repo: repo.clusters())
 
 
 async def cluster(ctx: Context, cluster_id: str) -> Cluster:
-    async with ctx.transaction() as repo:
-        return await repo.cluster(cluster_id)
+    return await _read(ctx, lambda repo: repo.cluster(cluster_id))
 
 
 async def cluster_networks(ctx: Context, cluster_id: str) -> list[Network]:
@@ -65,38 +72,31 @@ async def cluster_networks(ctx: Context, cluster_id: str) -> list[Network]:
 
 
 async def hosts(ctx: Context) -> list[Host]:
-    async with ctx.transaction() as repo:
-        return await repo.hosts()
+    return await _read(ctx, lambda repo: repo.hosts())
 
 
 async def host(ctx: Context, host_id: str) -> Host:
-    async with ctx.transaction() as repo:
-        return await repo.host(host_id)
+    return await _read(ctx, lambda repo: repo.host(host_id))
 
 
 async def networks(ctx: Context) -> list[Network]:
-    async with ctx.transaction() as repo:
-        return await repo.networks()
+    return await _read(ctx, lambda repo: repo.networks())
 
 
 async def network(ctx: Context, network_id: str) -> Network:
-    async with ctx.transaction() as repo:
-        return await repo.network(network_id)
+    return await _read(ctx, lambda repo: repo.network(network_id))
 
 
 async def profiles(ctx: Context) -> list[VnicProfile]:
-    async with ctx.transaction() as repo:
-        return await repo.profiles()
+    return await _read(ctx, lambda repo: repo.profiles())
 
 
 async def profile(ctx: Context, profile_id: str) -> VnicProfile:
-    async with ctx.transaction() as repo:
-        return await repo.profile(profile_id)
+    return await _read(ctx, lambda repo: repo.profile(profile_id))
 
 
 async def events(ctx: Context, vm_id: str | None = None) -> list[AuditEntry]:
-    async with ctx.transaction() as repo:
-        return await repo.audit_entries(vm_id)
+    return await _read(ctx, lambda repo: repo.audit_entries(vm_id))
 
 
 def _vm_view(caller: Caller, vm: Vm) -> VmView:
@@ -124,5 +124,4 @@ async def nics(ctx: Context, caller: Caller, vm_id: str, nic_id: str | None = No
 
 async def database_version(ctx: Context) -> str:
     """The PostgreSQL server's version: the engine's health check reads it."""
-    async with ctx.transaction() as repo:
-        return await repo.server_version()
+    return await _read(ctx, lambda repo: repo.server_version())

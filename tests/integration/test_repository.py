@@ -39,15 +39,6 @@ def pool_mac(n: int) -> str:
 
 
 @pytest.fixture
-async def pool(migrated_database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    created = await asyncpg.create_pool(migrated_database_url, min_size=1, max_size=40)
-    try:
-        yield created
-    finally:
-        await created.close()
-
-
-@pytest.fixture
 def ctx(pool: asyncpg.Pool) -> Context:
     return Context(pool, HostCalls(ScriptedAgent()))  # every VM stays down: no host is called
 

@@ -4,7 +4,6 @@ a VM the host still runs, a refusal after the host already acted)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import asyncpg
@@ -32,15 +31,6 @@ class Running:
     profile: VnicProfile
     vm: Vm
     nic1: Nic  # plugged at start
-
-
-@pytest.fixture
-async def pool(migrated_database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    created = await asyncpg.create_pool(migrated_database_url, min_size=1, max_size=10)
-    try:
-        yield created
-    finally:
-        await created.close()
 
 
 @pytest.fixture
