@@ -32,7 +32,11 @@ class Api:
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+        headers = {
+            "Authorization": f"Bearer {self.token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
         request = urllib.request.Request(self.base + API + path, data, headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=90) as resp:

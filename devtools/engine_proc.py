@@ -34,7 +34,9 @@ class EngineClient:
         return self.token
 
     async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers = {"Accept": "application/json"}  # the engine answers XML unless asked, as oVirt
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         url = self.base + (path if path.startswith(("/ovirt-engine", "/api", "/health")) else API + path)
         async with self.session.request(method, url, json=body, headers=headers) as resp:
             return resp.status, await resp.json(content_type=None)

@@ -17,8 +17,9 @@ from engine.adapters.agent_client import Agent, JsonRpcAgents
 from engine.api import auth, openapi, routes
 from engine.api import web as admin_page
 from engine.api.errors import error_middleware
+from engine.api.formats import MAX_BODY
 from engine.api.keys import CONTEXT, SETTINGS
-from engine.api.paths import HEALTH, OPENAPI, PREFIXES, TOKEN_PATH
+from engine.api.paths import HEALTH, LOGOUT_PATH, OPENAPI, PREFIXES, TOKEN_PATH
 from engine.services import views
 from engine.services.context import Context
 from engine.services.hosts_calls import HostCalls
@@ -50,11 +51,12 @@ def create_app(
     settings: EngineSettings,
     make_agent: Callable[[EngineSettings], Agent] = lambda s: JsonRpcAgents(timeout=s.host_timeout),
 ) -> web.Application:
-    app = web.Application(middlewares=[error_middleware, auth.auth_middleware])
+    app = web.Application(middlewares=[error_middleware, auth.auth_middleware], client_max_size=MAX_BODY)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources(make_agent))
     app.router.add_get(HEALTH, health)
     app.router.add_post(TOKEN_PATH, auth.token)
+    app.router.add_post(LOGOUT_PATH, auth.logout)
     routes.add_routes(app)
     for prefix in PREFIXES:
         app.router.add_get(prefix + OPENAPI, openapi.openapi)

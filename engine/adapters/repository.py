@@ -17,11 +17,23 @@ import asyncpg
 
 from engine.domain import errors
 from engine.domain.errors import EngineError
-from engine.domain.model import AuditEntry, Cluster, Host, Network, Nic, Version, Vm, VnicProfile
+from engine.domain.model import AuditEntry, Cluster, DataCenter, Host, Network, Nic, Version, Vm, VnicProfile
 from engine.domain.rules import Site
+from engine.domain.search import Search
 from shared_schema.nic import PciAddress
 
 VM_LOCK_WAIT_SECONDS = 90
+NO_SEARCH = Search()
+
+# What each collection can be searched by (engine/domain/search.py): field -> SQL condition on
+# the ILIKE pattern {arg}.  Case-insensitive, as oVirt's search is.
+NAMED_FIELDS = {"name": "{t}name ILIKE {arg}"}
+VM_FIELDS = {**NAMED_FIELDS, "status": "{t}status ILIKE {arg}"}
+HOST_FIELDS = {**VM_FIELDS, "address": "{t}address ILIKE {arg}"}
+DATA_CENTER_FIELDS = {
+    **NAMED_FIELDS,
+    "clusters.name": "EXISTS (SELECT 1 FROM clusters c WHERE c.data_center_id = {t}id AND c.name ILIKE {arg})",
+}
 
 _NIC_SELECT = """
 SELECT v.id, v.vm_id, v.name, v.mac_addr::text AS mac, v.model, v.vnic_profile_id, v.linked, v.active,
@@ -38,7 +50,8 @@ _UNIQUE_MESSAGES = {
     "clusters_name_key": (errors.NAME_IN_USE, "a cluster with that name exists"),
     "hosts_name_key": (errors.NAME_IN_USE, "a host with that name exists"),
     "hosts_address_port_key": (errors.NAME_IN_USE, "a host with that address and port exists"),
-    "networks_cluster_id_name_key": (errors.NAME_IN_USE, "the cluster has a network with that name"),
+    "networks_data_center_id_name_key": (errors.NAME_IN_USE, "the data center has a network with that name"),
+    "data_centers_name_key": (errors.NAME_IN_USE, "a data center with that name exists"),
 }
 
 
@@ -97,27 +110,60 @@ class Repository:
     def __init__(self, conn: asyncpg.Connection):
         self.conn = conn
 
-    # -- clusters, hosts, networks, profiles -------------------------------------------------
-    async def add_cluster(self, name: str, version: Version, description: str = "") -> Cluster:
-        cluster = Cluster(str(uuid.uuid4()), name, version, description)
+    # -- data centers, clusters, hosts, networks, profiles ------------------------------------
+    async def add_data_center(self, name: str, description: str = "") -> DataCenter:
+        dc = DataCenter(str(uuid.uuid4()), name, description)
         with constraint_errors():
             await self.conn.execute(
-                "INSERT INTO clusters (id, name, compat_major, compat_minor, description) VALUES ($1, $2, $3, $4, $5)",
-                cluster.id, name, version.major, version.minor, description,
+                "INSERT INTO data_centers (id, name, description) VALUES ($1, $2, $3)", dc.id, name, description
+            )
+        return dc
+
+    async def data_centers(self, search: Search = NO_SEARCH, dc_id: str | None = None) -> list[DataCenter]:
+        where, args = _where(search, DATA_CENTER_FIELDS, 2, table="data_centers")
+        rows = await self.conn.fetch(
+            f"SELECT * FROM data_centers WHERE ($1::uuid IS NULL OR id = $1) AND {where} ORDER BY name",
+            _uuid_or_none(dc_id), *args,
+        )  # fmt: skip
+        return [DataCenter(str(r["id"]), r["name"], r["description"]) for r in rows]
+
+    async def data_center(self, dc_id: str) -> DataCenter:
+        found = await self.data_centers(dc_id=_require_uuid(dc_id, errors.DATA_CENTER_NOT_FOUND, "data center"))
+        if not found:
+            raise EngineError(errors.DATA_CENTER_NOT_FOUND, f"no data center with id {dc_id}")
+        return found[0]
+
+    async def data_center_named(self, name: str) -> DataCenter | None:
+        row = await self.conn.fetchrow("SELECT * FROM data_centers WHERE name = $1", name)
+        return DataCenter(str(row["id"]), row["name"], row["description"]) if row else None
+
+    async def add_cluster(self, name: str, version: Version, description: str, data_center_id: str) -> Cluster:
+        cluster = Cluster(str(uuid.uuid4()), name, version, description, data_center_id)
+        with constraint_errors():
+            await self.conn.execute(
+                """INSERT INTO clusters (id, name, compat_major, compat_minor, description, data_center_id)
+                   VALUES ($1, $2, $3, $4, $5, $6)""",
+                cluster.id, name, version.major, version.minor, description, data_center_id,
             )  # fmt: skip
         return cluster
 
-    async def clusters(self, cluster_id: str | None = None) -> list[Cluster]:
+    async def clusters(
+        self, search: Search = NO_SEARCH, cluster_id: str | None = None, data_center_id: str | None = None
+    ) -> list[Cluster]:
+        where, args = _where(search, NAMED_FIELDS, 3)
         rows = await self.conn.fetch(
-            "SELECT * FROM clusters WHERE $1::uuid IS NULL OR id = $1 ORDER BY name", _uuid_or_none(cluster_id)
-        )
+            f"""SELECT * FROM clusters WHERE ($1::uuid IS NULL OR id = $1)
+                AND ($2::uuid IS NULL OR data_center_id = $2) AND {where} ORDER BY name""",
+            _uuid_or_none(cluster_id), _uuid_or_none(data_center_id), *args,
+        )  # fmt: skip
         return [
-            Cluster(str(r["id"]), r["name"], Version(r["compat_major"], r["compat_minor"]), r["description"])
+            Cluster(str(r["id"]), r["name"], Version(r["compat_major"], r["compat_minor"]), r["description"],
+                    str(r["data_center_id"]))
             for r in rows
-        ]
+        ]  # fmt: skip
 
     async def cluster(self, cluster_id: str) -> Cluster:
-        found = await self.clusters(_require_uuid(cluster_id, errors.CLUSTER_NOT_FOUND, "cluster"))
+        found = await self.clusters(cluster_id=_require_uuid(cluster_id, errors.CLUSTER_NOT_FOUND, "cluster"))
         if not found:
             raise EngineError(errors.CLUSTER_NOT_FOUND, f"no cluster with id {cluster_id}")
         return found[0]
@@ -135,54 +181,92 @@ class Repository:
         await self.conn.execute("UPDATE hosts SET status = $2 WHERE id = $1", host.id, status)
         return Host(**{**host.__dict__, "status": status})
 
-    async def hosts(self, host_id: str | None = None) -> list[Host]:
+    async def hosts(self, search: Search = NO_SEARCH, host_id: str | None = None) -> list[Host]:
+        where, args = _where(search, HOST_FIELDS, 2)
         rows = await self.conn.fetch(
-            "SELECT * FROM hosts WHERE $1::uuid IS NULL OR id = $1 ORDER BY name", _uuid_or_none(host_id)
-        )
+            f"SELECT * FROM hosts WHERE ($1::uuid IS NULL OR id = $1) AND {where} ORDER BY name",
+            _uuid_or_none(host_id), *args,
+        )  # fmt: skip
         return [Host(str(r["id"]), r["name"], str(r["cluster_id"]), r["address"], r["port"], r["status"]) for r in rows]
 
     async def host(self, host_id: str) -> Host:
-        found = await self.hosts(_require_uuid(host_id, errors.HOST_NOT_FOUND, "host"))
+        found = await self.hosts(host_id=_require_uuid(host_id, errors.HOST_NOT_FOUND, "host"))
         if not found:
             raise EngineError(errors.HOST_NOT_FOUND, f"no host with id {host_id}")
         return found[0]
 
-    async def add_network(self, name: str, cluster_id: str, bridge: str) -> tuple[Network, VnicProfile]:
-        """A network and its default vNIC profile of the same name (as oVirt creates)."""
-        network = Network(str(uuid.uuid4()), name, cluster_id, bridge)
+    async def add_network(
+        self, name: str, data_center_id: str, bridge: str, cluster_id: str | None
+    ) -> tuple[Network, VnicProfile]:
+        """A network and its default vNIC profile of the same name (as oVirt creates), attached
+        to ``cluster_id`` when given."""
+        network = Network(
+            str(uuid.uuid4()), name, data_center_id, bridge, frozenset({cluster_id} if cluster_id else ())
+        )
         profile = VnicProfile(str(uuid.uuid4()), name, network.id)
         with constraint_errors():
             await self.conn.execute(
-                "INSERT INTO networks (id, cluster_id, name, bridge) VALUES ($1, $2, $3, $4)",
-                network.id, cluster_id, name, bridge,
+                "INSERT INTO networks (id, data_center_id, name, bridge) VALUES ($1, $2, $3, $4)",
+                network.id, data_center_id, name, bridge,
             )  # fmt: skip
             await self.conn.execute(
                 "INSERT INTO vnic_profiles (id, network_id, name) VALUES ($1, $2, $3)", profile.id, network.id, name
             )
+            if cluster_id:
+                await self.attach_network(cluster_id, network.id)
         return network, profile
 
-    async def networks(self, network_id: str | None = None, cluster_id: str | None = None) -> list[Network]:
-        rows = await self.conn.fetch(
-            "SELECT * FROM networks WHERE ($1::uuid IS NULL OR id = $1) AND ($2::uuid IS NULL OR cluster_id = $2) "
-            "ORDER BY name",
-            _uuid_or_none(network_id), _uuid_or_none(cluster_id),
+    async def attach_network(self, cluster_id: str, network_id: str) -> None:
+        await self.conn.execute(
+            "INSERT INTO cluster_networks (cluster_id, network_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            cluster_id, network_id,
         )  # fmt: skip
-        return [Network(str(r["id"]), r["name"], str(r["cluster_id"]), r["bridge"]) for r in rows]
+
+    async def networks(
+        self,
+        search: Search = NO_SEARCH,
+        network_id: str | None = None,
+        cluster_id: str | None = None,
+        data_center_id: str | None = None,
+    ) -> list[Network]:
+        """Networks (of a data center; or attached to a cluster), each with the clusters it is attached to."""
+        where, args = _where(search, NAMED_FIELDS, 4, table="n")
+        rows = await self.conn.fetch(
+            f"""SELECT n.*, coalesce(array_agg(cn.cluster_id) FILTER (WHERE cn.cluster_id IS NOT NULL), '{{}}')
+                       AS cluster_ids
+                FROM networks n LEFT JOIN cluster_networks cn ON cn.network_id = n.id
+                WHERE ($1::uuid IS NULL OR n.id = $1) AND ($3::uuid IS NULL OR n.data_center_id = $3)
+                  AND ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM cluster_networks a
+                                                   WHERE a.network_id = n.id AND a.cluster_id = $2))
+                  AND {where}
+                GROUP BY n.id ORDER BY n.name""",
+            _uuid_or_none(network_id), _uuid_or_none(cluster_id), _uuid_or_none(data_center_id), *args,
+        )  # fmt: skip
+        return [
+            Network(str(r["id"]), r["name"], str(r["data_center_id"]), r["bridge"],
+                    frozenset(str(c) for c in r["cluster_ids"]))
+            for r in rows
+        ]  # fmt: skip
 
     async def network(self, network_id: str) -> Network:
-        found = await self.networks(_require_uuid(network_id, errors.NETWORK_NOT_FOUND, "network"))
+        found = await self.networks(network_id=_require_uuid(network_id, errors.NETWORK_NOT_FOUND, "network"))
         if not found:
             raise EngineError(errors.NETWORK_NOT_FOUND, f"no network with id {network_id}")
         return found[0]
 
-    async def profiles(self, profile_id: str | None = None) -> list[VnicProfile]:
+    async def profiles(
+        self, search: Search = NO_SEARCH, profile_id: str | None = None, network_id: str | None = None
+    ) -> list[VnicProfile]:
+        where, args = _where(search, NAMED_FIELDS, 3)
         rows = await self.conn.fetch(
-            "SELECT * FROM vnic_profiles WHERE $1::uuid IS NULL OR id = $1 ORDER BY name", _uuid_or_none(profile_id)
-        )
+            f"""SELECT * FROM vnic_profiles WHERE ($1::uuid IS NULL OR id = $1)
+                AND ($2::uuid IS NULL OR network_id = $2) AND {where} ORDER BY name""",
+            _uuid_or_none(profile_id), _uuid_or_none(network_id), *args,
+        )  # fmt: skip
         return [VnicProfile(str(r["id"]), r["name"], str(r["network_id"]), r["port_mirroring"]) for r in rows]
 
     async def profile(self, profile_id: str) -> VnicProfile:
-        found = await self.profiles(_require_uuid(profile_id, errors.PROFILE_NOT_FOUND, "vNIC profile"))
+        found = await self.profiles(profile_id=_require_uuid(profile_id, errors.PROFILE_NOT_FOUND, "vNIC profile"))
         if not found:
             raise EngineError(errors.PROFILE_NOT_FOUND, f"no vNIC profile with id {profile_id}")
         return found[0]
@@ -198,10 +282,11 @@ class Repository:
                 json.dumps(vm.custom_properties),
             )  # fmt: skip
 
-    async def vms(self, vm_id: str | None = None, name: str | None = None) -> list[Vm]:
+    async def vms(self, search: Search = NO_SEARCH, vm_id: str | None = None) -> list[Vm]:
+        where, args = _where(search, VM_FIELDS, 2)
         rows = await self.conn.fetch(
-            "SELECT * FROM vms WHERE ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR name = $2) ORDER BY name",
-            _uuid_or_none(vm_id), name,
+            f"SELECT * FROM vms WHERE ($1::uuid IS NULL OR id = $1) AND {where} ORDER BY name",
+            _uuid_or_none(vm_id), *args,
         )  # fmt: skip
         return [_vm(r) for r in rows]
 
@@ -340,11 +425,24 @@ class Repository:
             token, user, role, expires_at,
         )  # fmt: skip
 
+    async def delete_session(self, token: str) -> None:
+        await self.conn.execute("DELETE FROM api_sessions WHERE token = $1", token)
+
     async def session(self, token: str) -> tuple[str, str] | None:
         row = await self.conn.fetchrow(
             "SELECT user_name, role FROM api_sessions WHERE token = $1 AND expires_at > now()", token
         )
         return (row["user_name"], row["role"]) if row else None
+
+
+def _where(search: Search, fields: dict[str, str], first: int, table: str = "") -> tuple[str, list[str]]:
+    """A search as SQL conditions on the query's parameters ``$first``, ``$first+1``, ..."""
+    clauses, args = [], []
+    for term in search.terms:
+        args.append(term.like())
+        condition = fields[term.field].format(t=f"{table}." if table else "", arg=f"${first + len(args) - 1}")
+        clauses.append(f"NOT ({condition})" if term.negated else condition)
+    return " AND ".join(clauses) or "true", args
 
 
 def _uuid_or_none(value: str | None) -> uuid.UUID | None:

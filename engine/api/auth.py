@@ -1,33 +1,49 @@
 """Authentication as oVirt clients expect it: an SSO token, then ``Authorization: Bearer``.
 
 ``POST /ovirt-engine/sso/oauth/token`` with ``grant_type=password``, ``scope``, ``username``
-and ``password`` returns ``{"access_token": ..., "token_type": "bearer", "exp": ...}``; the
-users and tokens are the sessions service's (``engine/services/sessions.py``).  The middleware
-lets a read-only caller read and nothing more.
+and ``password`` returns ``{"access_token": ..., "token_type": "bearer", "exp": ...}``, or
+``{"error": ..., "error_description": ...}`` (the oVirt SDK raises AuthError from it);
+``POST /ovirt-engine/services/sso-logout`` with ``token`` revokes it.  Both answer JSON, as
+oVirt's SSO does.  The users and tokens are the sessions service's
+(``engine/services/sessions.py``).  The middleware lets a read-only caller read and nothing more.
 """
 
 from __future__ import annotations
+
+import json
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from engine.api.keys import CALLER, CONTEXT, SETTINGS
-from engine.api.paths import HEALTH, OPENAPI, PREFIXES, TOKEN_PATH, is_api
+from engine.api.paths import HEALTH, LOGOUT_PATH, OPENAPI, PREFIXES, TOKEN_PATH, is_api
 from engine.domain import errors
 from engine.domain.errors import EngineError
 from engine.services import sessions
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_PUBLIC = frozenset({HEALTH, TOKEN_PATH, *(p + OPENAPI for p in PREFIXES)})
+_PUBLIC = frozenset({HEALTH, TOKEN_PATH, LOGOUT_PATH, *(p + OPENAPI for p in PREFIXES)})
 
 
 def _oauth_error(status: int, error: str, description: str) -> web.Response:
     return web.json_response({"error": error, "error_description": description}, status=status)
 
 
+async def _form(request: web.Request) -> dict[str, object] | None:
+    """An SSO request's fields, from a form or a JSON object; None when unreadable."""
+    try:
+        if request.content_type == "application/json":
+            form = json.loads(await request.read())
+        else:
+            form = dict(await request.post())
+    except (ValueError, KeyError, AssertionError, UnicodeDecodeError):  # bad JSON, a multipart without boundary
+        return None
+    return form if isinstance(form, dict) else None
+
+
 async def token(request: web.Request) -> web.Response:
-    form = dict(await request.post()) if request.content_type != "application/json" else await request.json()
-    if not isinstance(form, dict):
+    form = await _form(request)
+    if form is None:
         return _oauth_error(400, "invalid_request", "send the token request as a form or a JSON object")
     if form.get("grant_type") != "password":
         return _oauth_error(400, "unsupported_grant_type", "only grant_type=password is supported")
@@ -43,6 +59,15 @@ async def token(request: web.Request) -> web.Response:
             "exp": str(int(session.expires_at.timestamp() * 1000)),
         }
     )
+
+
+async def logout(request: web.Request) -> web.Response:
+    """Revoke a token (the SDK's ``connection.close()``); revoking an unknown one changes nothing."""
+    form = await _form(request)
+    if form is None or not isinstance(form.get("token"), str) or not form["token"]:
+        return _oauth_error(400, "invalid_request", "send the token to revoke as 'token'")
+    await sessions.log_out(request.app[CONTEXT], str(form["token"]))
+    return web.json_response({})
 
 
 @web.middleware

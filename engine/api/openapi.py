@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.api import routes
-from engine.api.paths import OPENAPI, TOKEN_PATH, prefix_of
+from engine.api.paths import LOGOUT_PATH, OPENAPI, TOKEN_PATH, prefix_of
 from shared_schema.nic import DEVICE_NAME_PATTERN
 from shared_schema.vm import MIN_MEMORY_MIB
 
@@ -33,19 +33,30 @@ _FAULTS = {
 # 401 (every operation) and 403 (every change) are added by _operation.
 _OPS: dict[str, tuple[str, int, str, str | None, tuple[int, ...]]] = {
     "api_root": ("The entry point: product information and links to the collections", 200, "ApiRoot", None, ()),
-    "list_clusters": ("List the clusters", 200, "ClusterList", None, ()),
-    "add_cluster": ("Add a cluster", 201, "Cluster", "ClusterInput", (400, 409)),
+    "list_data_centers": ("List the data centers", 200, "DataCenterList", None, (400,)),
+    "add_data_center": ("Add a data center", 201, "DataCenter", "DataCenterInput", (400, 409)),
+    "get_data_center": ("Get a data center", 200, "DataCenter", None, (404,)),
+    "list_data_center_clusters": ("List the clusters of a data center", 200, "ClusterList", None, (404,)),
+    "list_data_center_networks": ("List the networks of a data center", 200, "NetworkList", None, (404,)),
+    "list_clusters": ("List the clusters", 200, "ClusterList", None, (400,)),
+    "add_cluster": ("Add a cluster to a data center (default: the one named Default, made when missing)", 201,
+                    "Cluster", "ClusterInput", (400, 404, 409)),
     "get_cluster": ("Get a cluster", 200, "Cluster", None, (404,)),
-    "list_cluster_networks": ("List the networks of a cluster", 200, "NetworkList", None, (404,)),
-    "list_hosts": ("List the hosts", 200, "HostList", None, ()),
+    "list_cluster_networks": ("List the networks attached to a cluster (its VMs' NICs may use them)", 200,
+                              "NetworkList", None, (404,)),
+    "attach_cluster_network": ("Attach a network of the cluster's data center to the cluster", 201, "Network",
+                               "IdRef", (400, 404)),
+    "list_hosts": ("List the hosts", 200, "HostList", None, (400,)),
     "add_host": ("Add a host; it is up if its agent answers a ping, else non_responsive", 201, "Host", "HostInput",
                  (400, 404, 409)),
     "get_host": ("Get a host", 200, "Host", None, (404,)),
-    "list_networks": ("List the networks", 200, "NetworkList", None, ()),
-    "add_network": ("Add a network on a bridge, with a vNIC profile of the same name", 201, "Network",
-                    "NetworkInput", (400, 404, 409)),
+    "list_networks": ("List the networks", 200, "NetworkList", None, (400,)),
+    "add_network": ("Add a network to a data center (or, given a cluster, to its data center, attached to it), "
+                    "on a bridge, with a vNIC profile of the same name", 201, "Network", "NetworkInput",
+                    (400, 404, 409)),
     "get_network": ("Get a network", 200, "Network", None, (404,)),
-    "list_profiles": ("List the vNIC profiles", 200, "VnicProfileList", None, ()),
+    "list_network_profiles": ("List the vNIC profiles of a network", 200, "VnicProfileList", None, (400, 404)),
+    "list_profiles": ("List the vNIC profiles", 200, "VnicProfileList", None, (400,)),
     "get_profile": ("Get a vNIC profile", 200, "VnicProfile", None, (404,)),
     "list_events": ("List the audit log, newest first (at most 200)", 200, "EventList", None, ()),
     "list_vms": ("List the VMs", 200, "VmList", None, (400,)),
@@ -67,13 +78,20 @@ _OPS: dict[str, tuple[str, int, str, str | None, tuple[int, ...]]] = {
                      (400, 404, 409, 502, 503)),
     "deactivate_nic": ("Unplug a NIC: hot-unplug when the VM is running", 200, "ActionResult", None,
                        (404, 409, 502, 503)),
+    **{f"list_nic_{what}": (f"A NIC's {what.replace('_', ' ')}: none are kept (an empty collection)", 200,
+                            "EmptyList", None, (404,))
+       for what in ("network_filter_parameters", "reported_devices", "statistics")},
 }  # fmt: skip
 
+_SEARCH = ("search", {"type": "string", "example": "name=web*"},
+           "oVirt's search: field=value ('*' any run of characters; case-insensitive), '!=' negates, terms "
+           "joined by 'and'")  # fmt: skip
 _QUERY: dict[str, list[tuple[str, Json, str]]] = {
-    "list_vms": [("search", {"type": "string", "example": "name=vm1"}, "only 'name=<VM name>' is supported")],
+    **{op: [_SEARCH] for op in ("list_vms", "list_clusters", "list_hosts", "list_networks", "list_profiles",
+                                "list_network_profiles", "list_data_centers")},
     "list_events": [("vm", {"type": "string"}, "only the events of the VM with this id")],
     "add_nic": [("activate", {"type": "boolean", "default": True}, "plug the NIC at once; the body's plugged wins")],
-}
+}  # fmt: skip
 _PATH_PARAMS = {"id": "the object's id", "vm": "the VM's id", "nic": "the NIC's id"}
 
 
@@ -103,6 +121,12 @@ def _json(schema: Json, description: str) -> Json:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _both(schema: Json, description: str) -> Json:
+    """An API answer: XML unless the client asks for JSON (the same data; see engine/api/formats.py)."""
+    return {"description": description, "content": {"application/xml": {"schema": schema},
+                                                    "application/json": {"schema": schema}}}  # fmt: skip
+
+
 def _schemas() -> Json:
     s, i, b, link, rel = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}, _ref("Link"), _ref("RelLink")
     named = {"id": s, "href": s, "name": s}
@@ -119,10 +143,13 @@ def _schemas() -> Json:
                          "link": _list(rel)}),
         "DisabledActions": {"type": "object", "additionalProperties": s,
                             "description": "extension: action -> why the engine would refuse it now (GET only)"},
-        "Cluster": _obj({**named, "description": s, "version": _ref("Version")}),
+        "DataCenter": _obj({**named, "description": s, "link": _list(rel)}),
+        "Cluster": _obj({**named, "description": s, "version": _ref("Version"), "data_center": link,
+                         "link": _list(rel)}),
         "Host": _obj({**named, "address": s, "port": i,
                       "status": _enum("up", "maintenance", "non_responsive", "down"), "cluster": link}),
-        "Network": _obj({**named, "bridge": s, "cluster": link}),
+        "Network": _obj({**named, "bridge": s, "data_center": link, "clusters": _obj({"cluster": _list(link)}),
+                         "usages": _obj({"usage": _list(_enum("vm"))}), "link": _list(rel)}),
         "VnicProfile": _obj({**named, "port_mirroring": b, "network": link}),
         "Vm": _obj({**named, "status": vm_status, "memory": memory, "cluster": link,
                     "os": _obj({"type": s, "kernel": s, "initrd": s, "cmdline": s}),
@@ -131,7 +158,8 @@ def _schemas() -> Json:
                     "disabled_actions": _ref("DisabledActions")}, "host", "disabled_actions"),
         "PciAddress": _obj({"type": _enum("pci"), "domain": s, "bus": s, "slot": s, "function": s}),
         "Nic": _obj({**named, "interface": s, "mac": _obj({"address": s}), "linked": b, "plugged": b,
-                     "vm": link, "actions": actions, "vnic_profile": link, "address": _ref("PciAddress"),
+                     "vm": link, "actions": actions, "link": _list(rel), "vnic_profile": link,
+                     "address": _ref("PciAddress"),
                      "disabled_actions": _ref("DisabledActions")},
                     "vnic_profile", "address", "disabled_actions"),
         "Event": _obj({"id": s, "code": {"type": "integer", "description": "the oVirt audit log type"},
@@ -140,7 +168,9 @@ def _schemas() -> Json:
                        "vm": link, "nic": _obj({"id": s, "name": s})}, "vm", "nic"),
         "ActionResult": {**_obj({"status": _enum("complete"), "nic": _ref("Nic"), "vm": _ref("Vm")}, "nic", "vm"),
                          "oneOf": [{"required": ["nic"]}, {"required": ["vm"]}]},
-        "Empty": {"type": "object", "description": "an empty object"},
+        "Empty": {"type": "object", "description": "an empty object (in XML: <action/>)"},
+        "EmptyList": {"type": "object", "description": "an empty collection: {item: []}",
+                      "additionalProperties": {"type": "array", "maxItems": 0}},
         "Fault": _obj({"reason": s, "detail": s, "code": {"type": "string", "example": "VM_NOT_FOUND"},
                        "data": {"type": "object"}}, "data"),
         "Token": _obj({"access_token": s, "token_type": _enum("bearer"), "scope": s,
@@ -149,12 +179,14 @@ def _schemas() -> Json:
         "TokenRequest": _in({"grant_type": _enum("password"), "scope": {"type": "string", "example": "ovirt-app-api"},
                              "username": {"type": "string", "example": "admin@internal"}, "password": s},
                             "grant_type", "username", "password"),
-        "ClusterInput": _in({"name": s, "description": s, "version": _ref("Version")}, "name"),
+        "DataCenterInput": _in({"name": s, "description": s}, "name"),
+        "ClusterInput": _in({"name": s, "description": s, "version": _ref("Version"), "data_center": _ref("IdRef")},
+                            "name"),
         "HostInput": _in({"name": s, "address": s, "port": {"type": "integer", "minimum": 1, "maximum": 65535,
                           "default": 54321}, "cluster": _ref("IdRef")}, "name", "address", "cluster"),
         "NetworkInput": _in({"name": s, "bridge": {"type": "string", "pattern": f"^{DEVICE_NAME_PATTERN}$",
                                                    "description": "default: the network's name, as in VDSM"},
-                             "cluster": _ref("IdRef")}, "name", "cluster"),
+                             "data_center": _ref("IdRef"), "cluster": _ref("IdRef")}, "name"),
         "VmInput": _in({"name": s, "cluster": _ref("IdRef"),
                         "os": _in({"type": {"type": "string", "default": "other"}, "kernel": s, "initrd": s,
                                    "cmdline": s}),
@@ -167,8 +199,9 @@ def _schemas() -> Json:
                          "plugged": b}),
         "NewNicInput": {"allOf": [_ref("NicInput")], "required": ["name", "vnic_profile"]},
     }  # fmt: skip
-    for item, key in (("Cluster", "cluster"), ("Host", "host"), ("Network", "network"), ("Vm", "vm"),
-                      ("VnicProfile", "vnic_profile"), ("Nic", "nic"), ("Event", "event")):  # fmt: skip
+    for item, key in (("DataCenter", "data_center"), ("Cluster", "cluster"), ("Host", "host"),
+                      ("Network", "network"), ("Vm", "vm"), ("VnicProfile", "vnic_profile"), ("Nic", "nic"),
+                      ("Event", "event")):  # fmt: skip
         schemas[f"{item}List"] = _obj({key: _list(_ref(item))})
     return schemas
 
@@ -182,7 +215,7 @@ def _operation(method: str, path: str, name: str) -> Json:
         "operationId": name,
         "summary": summary,
         "tags": ["nics" if "/nics" in path else path.split("/")[1] if path else "api"],
-        "responses": {str(status): _json(_ref(answer), what)},
+        "responses": {str(status): _both(_ref(answer), what)},
     }
     params = [{"name": p, "in": "path", "required": True, "description": _PATH_PARAMS.get(p, p),
                "schema": {"type": "string"}} for p in re.findall(r"\{(\w+)\}", path)]  # fmt: skip
@@ -190,7 +223,7 @@ def _operation(method: str, path: str, name: str) -> Json:
     if params:
         op["parameters"] = params
     if body:
-        content = {"application/json": {"schema": _ref(body)}}
+        content = {"application/json": {"schema": _ref(body)}, "application/xml": {"schema": _ref(body)}}
         op["requestBody"] = {"required": body != "StartVmInput", "content": content}
     for code in sorted({*faults, 401, *(() if method == "GET" else (403,))}):
         op["responses"][str(code)] = {"$ref": f"#/components/responses/Fault{code}"}
@@ -198,6 +231,7 @@ def _operation(method: str, path: str, name: str) -> Json:
 
 
 def document(prefix: str) -> dict[str, Any]:
+    s = {"type": "string"}
     """The OpenAPI 3.0.3 document of the API under ``prefix`` ('/ovirt-engine/api' or '/api')."""
     paths: Json = {}
     for method, path, handler in routes.ROUTES:
@@ -206,28 +240,46 @@ def document(prefix: str) -> dict[str, Any]:
         "operationId": "openapi", "summary": "This document (no token needed)", "tags": ["api"], "security": [],
         "responses": {"200": _json({"type": "object"}, "The OpenAPI 3.0 document")}}}  # fmt: skip
     form = {"schema": _ref("TokenRequest")}
-    paths[TOKEN_PATH] = {"post": {
-        "operationId": "token", "summary": "Log in (oVirt SSO): a bearer token for the other operations",
-        "tags": ["auth"], "security": [],
-        "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": form,
-                                                      "application/json": form}},
-        "responses": {"200": _json(_ref("Token"), "The token"),
-                      "400": _json({"oneOf": [_ref("OAuthError"), _ref("Fault")]},
-                                     "grant_type is not password (an OAuth error); a malformed JSON body (a fault)"),
-                      "401": _json(_ref("OAuthError"), "Wrong username or password")}}}  # fmt: skip
+    paths[TOKEN_PATH] = {
+        "post": {
+            "operationId": "token",
+            "summary": "Log in (oVirt SSO): a bearer token for the other operations",
+            "tags": ["auth"],
+            "security": [],
+            "requestBody": {
+                "required": True,
+                "content": {"application/x-www-form-urlencoded": form, "application/json": form},
+            },
+            "responses": {
+                "200": _json(_ref("Token"), "The token"),
+                "400": _json(_ref("OAuthError"), "grant_type is not password, or the body cannot be read"),
+                "401": _json(_ref("OAuthError"), "Wrong username or password"),
+            },
+        }
+    }
+    logout = {"schema": _in({"token": s, "scope": {"type": "string", "example": "ovirt-app-api"}}, "token")}
+    paths[LOGOUT_PATH] = {"post": {
+        "operationId": "logout", "summary": "Log out (oVirt SSO): revoke a token", "tags": ["auth"], "security": [],
+        "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": logout,
+                                                      "application/json": logout}},
+        "responses": {"200": _json(_ref("Empty"), "Revoked (or already unknown)"),
+                      "400": _json(_ref("OAuthError"), "No token given")}}}  # fmt: skip
     return {
         "openapi": "3.0.3",
         "info": {
             "title": "hotplug-nic engine",
             "version": "4.7",
-            "description": "Hot-plug NICs into VMs; JSON shaped like oVirt's REST API v4. "
-            f"Log in at {TOKEN_PATH}, then send 'Authorization: Bearer <token>'.",
+            "description": "Hot-plug NICs into VMs: oVirt's REST API v4. Answers are XML as oVirt's (a collection "
+            "is its plural element, id/href/rel are attributes) unless the client sends 'Accept: application/json'; "
+            "bodies are read as XML or JSON by their Content-Type. The schemas describe the JSON; the XML carries "
+            f"the same data. Log in at {TOKEN_PATH}, then send 'Authorization: Bearer <token>'; "
+            f"log out at {LOGOUT_PATH}.",
         },
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {
             "schemas": _schemas(),
-            "responses": {f"Fault{code}": _json(_ref("Fault"), text) for code, text in _FAULTS.items()},
+            "responses": {f"Fault{code}": _both(_ref("Fault"), text) for code, text in _FAULTS.items()},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],

@@ -10,6 +10,7 @@ from __future__ import annotations
 PREFIXES = ("/ovirt-engine/api", "/api")
 API = PREFIXES[0]
 TOKEN_PATH = "/ovirt-engine/sso/oauth/token"
+LOGOUT_PATH = "/ovirt-engine/services/sso-logout"
 OPENAPI = "/openapi.json"  # under each prefix
 HEALTH = "/health"
 

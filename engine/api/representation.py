@@ -10,20 +10,33 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.api.formats import Reply
 from engine.domain import errors
 from engine.domain.errors import EngineError
-from engine.domain.model import AuditEntry, Cluster, Host, Network, Nic, Version, Vm, VnicProfile
+from engine.domain.model import AuditEntry, Cluster, DataCenter, Host, Network, Nic, Version, Vm, VnicProfile
 from engine.services.nics import NicFields
 from engine.services.views import Caller
 
 Json = dict[str, Any]
+# An item's tag -> its collection's tag (XML roots; oVirt's names).
+PLURALS = {
+    "data_center": "data_centers", "cluster": "clusters", "host": "hosts", "network": "networks",
+    "vnic_profile": "vnic_profiles", "vm": "vms", "nic": "nics", "event": "events",
+    "network_filter_parameter": "network_filter_parameters", "reported_device": "reported_devices",
+    "statistic": "statistics",
+}  # fmt: skip
+# What a NIC links to besides itself (path segment -> item tag): kept empty here.
+NIC_SUBCOLLECTIONS = {
+    "networkfilterparameters": "network_filter_parameter", "reporteddevices": "reported_device",
+    "statistics": "statistic",
+}  # fmt: skip
 
 
 def link(prefix: str, collection: str, object_id: str) -> Json:
     return {"id": object_id, "href": f"{prefix}/{collection}/{object_id}"}
 
 
-COLLECTIONS = ("clusters", "hosts", "networks", "vnicprofiles", "vms", "events")
+COLLECTIONS = ("datacenters", "clusters", "hosts", "networks", "vnicprofiles", "vms", "events")
 
 
 def api_root_json(prefix: str, caller: Caller) -> Json:
@@ -34,9 +47,20 @@ def api_root_json(prefix: str, caller: Caller) -> Json:
     }
 
 
+def _links(prefix: str, base: str, *rels: str) -> list[Json]:
+    return [{"rel": rel, "href": f"{prefix}/{base}/{rel}"} for rel in rels]
+
+
+def data_center_json(prefix: str, dc: DataCenter) -> Json:
+    return {**link(prefix, "datacenters", dc.id), "name": dc.name, "description": dc.description,
+            "link": _links(prefix, f"datacenters/{dc.id}", "clusters", "networks")}  # fmt: skip
+
+
 def cluster_json(prefix: str, c: Cluster) -> Json:
     return {**link(prefix, "clusters", c.id), "name": c.name, "description": c.description,
-            "version": {"major": c.version.major, "minor": c.version.minor}}  # fmt: skip
+            "version": {"major": c.version.major, "minor": c.version.minor},
+            "data_center": link(prefix, "datacenters", c.data_center_id),
+            "link": _links(prefix, f"clusters/{c.id}", "networks")}  # fmt: skip
 
 
 def host_json(prefix: str, h: Host) -> Json:
@@ -45,8 +69,12 @@ def host_json(prefix: str, h: Host) -> Json:
 
 
 def network_json(prefix: str, n: Network) -> Json:
+    """oVirt's network, with ``bridge`` (VDSM's) and the clusters it is attached to (an extension)."""
     return {**link(prefix, "networks", n.id), "name": n.name, "bridge": n.bridge,
-            "cluster": link(prefix, "clusters", n.cluster_id)}  # fmt: skip
+            "data_center": link(prefix, "datacenters", n.data_center_id),
+            "clusters": {"cluster": [link(prefix, "clusters", c) for c in sorted(n.cluster_ids)]},
+            "usages": {"usage": ["vm"]},
+            "link": _links(prefix, f"networks/{n.id}", "vnicprofiles")}  # fmt: skip
 
 
 def profile_json(prefix: str, p: VnicProfile) -> Json:
@@ -86,6 +114,7 @@ def nic_json(prefix: str, nic: Nic, disabled: dict[str, str] | None = None) -> J
         "plugged": nic.plugged,
         "vm": link(prefix, "vms", nic.vm_id),
         "actions": {"link": [{"rel": r, "href": f"{base}/{r}"} for r in ("activate", "deactivate")]},
+        "link": [{"rel": rel, "href": f"{base}/{rel}"} for rel in NIC_SUBCOLLECTIONS],
     }
     if nic.profile_id:
         body["vnic_profile"] = link(prefix, "vnicprofiles", nic.profile_id)
@@ -106,8 +135,19 @@ def event_json(prefix: str, e: AuditEntry) -> Json:
     return body
 
 
-def collection(name: str, items: list[Json]) -> Json:
-    return {name: items}
+def collection(item: str, items: list[Json]) -> Reply:
+    """``{item: [...]}`` in JSON, ``<items><item/>…</items>`` in XML."""
+    return Reply(PLURALS[item], {item: items})
+
+
+def action_done(kind: str, obj: Json) -> Reply:
+    """An action's answer, as oVirt's: ``<action><status>complete</status><nic>…</nic></action>``."""
+    return Reply("action", {"status": "complete", kind: obj})
+
+
+def removed() -> Reply:
+    """DELETE answers 200 with a body (the oVirt SDK treats 204 as an error)."""
+    return Reply("action", {})
 
 
 # -- request bodies ---------------------------------------------------------------------------
@@ -118,6 +158,34 @@ def _get(body: Json, key: str, kind: type, where: str) -> Any:
     if value is not None and not isinstance(value, kind):
         raise EngineError(errors.INVALID, f"{where}{key} must be {kind.__name__}, got {value!r}")
     return value
+
+
+def text(body: Json, key: str) -> str:
+    """A text field; '' when absent.  Anything but text (an object, a number) is a 400."""
+    value = body.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise EngineError(errors.INVALID, f"{key} must be text, got {value!r}")
+    return value
+
+
+def port(body: Json) -> int:
+    value = body.get("port", 54321)
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        return int(value)
+    except (TypeError, ValueError):
+        raise EngineError(errors.INVALID, f"port must be a number, got {value!r}") from None
+
+
+def required_id(body: Json) -> str:
+    """The ``id`` of the object a body names (``<network id="…"/>``)."""
+    object_id = body.get("id")
+    if not isinstance(object_id, str) or not object_id:
+        raise EngineError(errors.INVALID, "name the object by its id")
+    return object_id
 
 
 def ref_id(body: Json, key: str) -> str | None:
@@ -181,16 +249,6 @@ def vm_from_body(body: Json) -> Vm:
         cmdline=_get(os_, "cmdline", str, "os.") or "",
         custom_properties={p["name"]: "" if p.get("value") is None else str(p["value"]) for p in props},
     )
-
-
-def name_search(search: str) -> str | None:
-    """``search=name=<VM name>``: the only search the engine understands yet."""
-    if not search:
-        return None
-    key, _, value = search.partition("=")
-    if key.strip() != "name" or not value:
-        raise EngineError(errors.INVALID, f"only 'search=name=<VM name>' is supported, got {search!r}")
-    return value.strip()
 
 
 def version_from_body(body: Json) -> Version:

@@ -1,26 +1,27 @@
-"""HTTP handlers: parse, call one service or view, render.  Errors become faults in middleware.
+"""HTTP handlers: parse, call one service or view, answer a :class:`Reply`.
 
 Every route is served under both prefixes of ``engine/api/paths.py``.  Reads go through the
-read side (``engine/services/views.py``), changes through one use case each.
+read side (``engine/services/views.py``), changes through one use case each.  A handler never
+sees the wire format: ``formats.read_body`` reads XML or JSON, and ``add_routes`` renders each
+Reply as the client asked (XML by default, as oVirt).  Errors become faults in middleware.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
 from engine.api import representation as rep
+from engine.api.formats import Reply, read_body, render
 from engine.api.keys import CALLER, CONTEXT
 from engine.api.paths import PREFIXES, prefix_of
-from engine.domain import errors
-from engine.domain.errors import EngineError
 from engine.services import inventory, nics, views, vms
 from engine.services.context import Context
 from engine.services.views import Caller
 
-Handler = Callable[[web.Request], Awaitable[web.Response]]
+Handler = Callable[[web.Request], Awaitable[Reply]]
 
 
 def _prefix(request: web.Request) -> str:
@@ -40,194 +41,251 @@ def _user(request: web.Request) -> str:
     return _caller(request).user
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    body = await request.json()
-    if not isinstance(body, dict):
-        raise EngineError(errors.INVALID, "the body must be a JSON object")
-    return body
+def _search(request: web.Request) -> str | None:
+    return request.query.get("search")
 
 
-def _ok(body: Any, status: int = 200) -> web.Response:
-    return web.json_response(body, status=status)
+async def api_root(request: web.Request) -> Reply:
+    return Reply("api", rep.api_root_json(_prefix(request), _caller(request)))
 
 
-async def api_root(request: web.Request) -> web.Response:
-    return _ok(rep.api_root_json(_prefix(request), _caller(request)))
+# -- data centers, clusters, hosts, networks, profiles -----------------------------------------
+async def list_data_centers(request: web.Request) -> Reply:
+    found = await views.data_centers(_ctx(request), _search(request))
+    return rep.collection("data_center", [rep.data_center_json(_prefix(request), d) for d in found])
 
 
-# -- inventory --------------------------------------------------------------------------------
-async def list_clusters(request: web.Request) -> web.Response:
-    found = await views.clusters(_ctx(request))
-    return _ok(rep.collection("cluster", [rep.cluster_json(_prefix(request), c) for c in found]))
+async def get_data_center(request: web.Request) -> Reply:
+    found = await views.data_center(_ctx(request), request.match_info["id"])
+    return Reply("data_center", rep.data_center_json(_prefix(request), found))
 
 
-async def get_cluster(request: web.Request) -> web.Response:
-    return _ok(rep.cluster_json(_prefix(request), await views.cluster(_ctx(request), request.match_info["id"])))
+async def add_data_center(request: web.Request) -> Reply:
+    body = await read_body(request)
+    dc = await inventory.add_data_center(_ctx(request), rep.text(body, "name"), rep.text(body, "description"))
+    return Reply("data_center", rep.data_center_json(_prefix(request), dc), 201)
 
 
-async def list_cluster_networks(request: web.Request) -> web.Response:
-    found = await views.cluster_networks(_ctx(request), request.match_info["id"])
-    return _ok(rep.collection("network", [rep.network_json(_prefix(request), n) for n in found]))
+async def list_data_center_clusters(request: web.Request) -> Reply:
+    found = await views.data_center_clusters(_ctx(request), request.match_info["id"])
+    return rep.collection("cluster", [rep.cluster_json(_prefix(request), c) for c in found])
 
 
-async def add_cluster(request: web.Request) -> web.Response:
-    body = await _body(request)
+async def list_data_center_networks(request: web.Request) -> Reply:
+    found = await views.data_center_networks(_ctx(request), request.match_info["id"])
+    return rep.collection("network", [rep.network_json(_prefix(request), n) for n in found])
+
+
+async def list_clusters(request: web.Request) -> Reply:
+    found = await views.clusters(_ctx(request), _search(request))
+    return rep.collection("cluster", [rep.cluster_json(_prefix(request), c) for c in found])
+
+
+async def get_cluster(request: web.Request) -> Reply:
+    found = await views.cluster(_ctx(request), request.match_info["id"])
+    return Reply("cluster", rep.cluster_json(_prefix(request), found))
+
+
+async def add_cluster(request: web.Request) -> Reply:
+    body = await read_body(request)
     cluster = await inventory.add_cluster(
-        _ctx(request), str(body.get("name", "")), rep.version_from_body(body), str(body.get("description", ""))
-    )
-    return _ok(rep.cluster_json(_prefix(request), cluster), 201)
+        _ctx(request), rep.text(body, "name"), rep.version_from_body(body), rep.text(body, "description"),
+        rep.ref_id(body, "data_center"),
+    )  # fmt: skip
+    return Reply("cluster", rep.cluster_json(_prefix(request), cluster), 201)
 
 
-async def list_hosts(request: web.Request) -> web.Response:
-    found = await views.hosts(_ctx(request))
-    return _ok(rep.collection("host", [rep.host_json(_prefix(request), h) for h in found]))
+async def list_cluster_networks(request: web.Request) -> Reply:
+    found = await views.cluster_networks(_ctx(request), request.match_info["id"])
+    return rep.collection("network", [rep.network_json(_prefix(request), n) for n in found])
 
 
-async def get_host(request: web.Request) -> web.Response:
-    return _ok(rep.host_json(_prefix(request), await views.host(_ctx(request), request.match_info["id"])))
+async def attach_cluster_network(request: web.Request) -> Reply:
+    body = await read_body(request)
+    network = await inventory.attach_network(_ctx(request), request.match_info["id"], rep.required_id(body))
+    return Reply("network", rep.network_json(_prefix(request), network), 201)
 
 
-async def add_host(request: web.Request) -> web.Response:
-    body = await _body(request)
-    try:
-        port = int(body.get("port", 54321))
-    except (TypeError, ValueError):
-        raise EngineError(errors.INVALID, f"port must be a number, got {body.get('port')!r}") from None
-    cluster_id = rep.ref_id(body, "cluster") or ""
+async def list_hosts(request: web.Request) -> Reply:
+    found = await views.hosts(_ctx(request), _search(request))
+    return rep.collection("host", [rep.host_json(_prefix(request), h) for h in found])
+
+
+async def get_host(request: web.Request) -> Reply:
+    return Reply("host", rep.host_json(_prefix(request), await views.host(_ctx(request), request.match_info["id"])))
+
+
+async def add_host(request: web.Request) -> Reply:
+    body = await read_body(request)
     host = await inventory.add_host(
-        _ctx(request), str(body.get("name", "")), cluster_id, str(body.get("address", "")), port
-    )
-    return _ok(rep.host_json(_prefix(request), host), 201)
+        _ctx(request), rep.text(body, "name"), rep.ref_id(body, "cluster") or "", rep.text(body, "address"),
+        rep.port(body),
+    )  # fmt: skip
+    return Reply("host", rep.host_json(_prefix(request), host), 201)
 
 
-async def list_networks(request: web.Request) -> web.Response:
-    found = await views.networks(_ctx(request))
-    return _ok(rep.collection("network", [rep.network_json(_prefix(request), n) for n in found]))
+async def list_networks(request: web.Request) -> Reply:
+    found = await views.networks(_ctx(request), _search(request))
+    return rep.collection("network", [rep.network_json(_prefix(request), n) for n in found])
 
 
-async def get_network(request: web.Request) -> web.Response:
-    return _ok(rep.network_json(_prefix(request), await views.network(_ctx(request), request.match_info["id"])))
+async def get_network(request: web.Request) -> Reply:
+    found = await views.network(_ctx(request), request.match_info["id"])
+    return Reply("network", rep.network_json(_prefix(request), found))
 
 
-async def add_network(request: web.Request) -> web.Response:
-    body = await _body(request)
-    cluster_id = rep.ref_id(body, "cluster") or ""
+async def add_network(request: web.Request) -> Reply:
+    body = await read_body(request)
     network, _ = await inventory.add_network(
-        _ctx(request), str(body.get("name", "")), cluster_id, str(body.get("bridge") or "")
-    )
-    return _ok(rep.network_json(_prefix(request), network), 201)
+        _ctx(request), rep.text(body, "name"), data_center_id=rep.ref_id(body, "data_center"),
+        cluster_id=rep.ref_id(body, "cluster"), bridge=rep.text(body, "bridge"),
+    )  # fmt: skip
+    return Reply("network", rep.network_json(_prefix(request), network), 201)
 
 
-async def list_profiles(request: web.Request) -> web.Response:
-    found = await views.profiles(_ctx(request))
-    return _ok(rep.collection("vnic_profile", [rep.profile_json(_prefix(request), p) for p in found]))
+async def list_network_profiles(request: web.Request) -> Reply:
+    found = await views.profiles(_ctx(request), _search(request), network_id=request.match_info["id"])
+    return rep.collection("vnic_profile", [rep.profile_json(_prefix(request), p) for p in found])
 
 
-async def get_profile(request: web.Request) -> web.Response:
-    return _ok(rep.profile_json(_prefix(request), await views.profile(_ctx(request), request.match_info["id"])))
+async def list_profiles(request: web.Request) -> Reply:
+    found = await views.profiles(_ctx(request), _search(request))
+    return rep.collection("vnic_profile", [rep.profile_json(_prefix(request), p) for p in found])
 
 
-async def list_events(request: web.Request) -> web.Response:
+async def get_profile(request: web.Request) -> Reply:
+    found = await views.profile(_ctx(request), request.match_info["id"])
+    return Reply("vnic_profile", rep.profile_json(_prefix(request), found))
+
+
+async def list_events(request: web.Request) -> Reply:
     entries = await views.events(_ctx(request), request.query.get("vm"))
-    return _ok(rep.collection("event", [rep.event_json(_prefix(request), e) for e in entries]))
+    return rep.collection("event", [rep.event_json(_prefix(request), e) for e in entries])
 
 
 # -- VMs --------------------------------------------------------------------------------------
-async def list_vms(request: web.Request) -> web.Response:
-    found = await views.vms(_ctx(request), _caller(request), rep.name_search(request.query.get("search", "")))
-    return _ok(rep.collection("vm", [rep.vm_json(_prefix(request), v.vm, v.disabled) for v in found]))
+async def list_vms(request: web.Request) -> Reply:
+    found = await views.vms(_ctx(request), _caller(request), _search(request))
+    return rep.collection("vm", [rep.vm_json(_prefix(request), v.vm, v.disabled) for v in found])
 
 
-async def get_vm(request: web.Request) -> web.Response:
+async def get_vm(request: web.Request) -> Reply:
     found = await views.vm(_ctx(request), _caller(request), request.match_info["id"])
-    return _ok(rep.vm_json(_prefix(request), found.vm, found.disabled))
+    return Reply("vm", rep.vm_json(_prefix(request), found.vm, found.disabled))
 
 
-async def add_vm(request: web.Request) -> web.Response:
-    vm = await vms.add_vm(_ctx(request), _user(request), rep.vm_from_body(await _body(request)))
-    return _ok(rep.vm_json(_prefix(request), vm), 201)
+async def add_vm(request: web.Request) -> Reply:
+    vm = await vms.add_vm(_ctx(request), _user(request), rep.vm_from_body(await read_body(request)))
+    return Reply("vm", rep.vm_json(_prefix(request), vm), 201)
 
 
-async def remove_vm(request: web.Request) -> web.Response:
+async def remove_vm(request: web.Request) -> Reply:
     await vms.remove_vm(_ctx(request), _user(request), request.match_info["id"])
-    return _ok({})
+    return rep.removed()
 
 
-async def start_vm(request: web.Request) -> web.Response:
-    body = await _body(request)
-    host_id = rep.placement_host(body)
+async def start_vm(request: web.Request) -> Reply:
+    host_id = rep.placement_host(await read_body(request))
     vm = await vms.run_vm(_ctx(request), _user(request), request.match_info["id"], host_id)
-    return _ok({"status": "complete", "vm": rep.vm_json(_prefix(request), vm)})
+    return rep.action_done("vm", rep.vm_json(_prefix(request), vm))
 
 
-async def stop_vm(request: web.Request) -> web.Response:
+async def stop_vm(request: web.Request) -> Reply:
     vm = await vms.stop_vm(_ctx(request), _user(request), request.match_info["id"])
-    return _ok({"status": "complete", "vm": rep.vm_json(_prefix(request), vm)})
+    return rep.action_done("vm", rep.vm_json(_prefix(request), vm))
 
 
 # -- NICs -------------------------------------------------------------------------------------
-async def list_nics(request: web.Request) -> web.Response:
+async def list_nics(request: web.Request) -> Reply:
     found = await views.nics(_ctx(request), _caller(request), request.match_info["vm"])
-    return _ok(rep.collection("nic", [rep.nic_json(_prefix(request), v.nic, v.disabled) for v in found]))
+    return rep.collection("nic", [rep.nic_json(_prefix(request), v.nic, v.disabled) for v in found])
 
 
-async def get_nic(request: web.Request) -> web.Response:
+async def get_nic(request: web.Request) -> Reply:
     m = request.match_info
     (found,) = await views.nics(_ctx(request), _caller(request), m["vm"], m["nic"])
-    return _ok(rep.nic_json(_prefix(request), found.nic, found.disabled))
+    return Reply("nic", rep.nic_json(_prefix(request), found.nic, found.disabled))
 
 
-async def add_nic(request: web.Request) -> web.Response:
-    fields, plugged = rep.nic_fields(await _body(request))
+def _nic_extras(segment: str) -> Handler:
+    """A NIC's network filter parameters, reported devices or statistics: none are kept here, but
+    the NIC links to them as oVirt's does, so a client that follows every link gets an empty
+    collection rather than an error."""
+    item = rep.NIC_SUBCOLLECTIONS[segment]
+
+    async def extras(request: web.Request) -> Reply:
+        m = request.match_info
+        await views.nics(_ctx(request), _caller(request), m["vm"], m["nic"])  # 404 for a missing VM or NIC
+        return rep.collection(item, [])
+
+    extras.__name__ = f"list_nic_{rep.PLURALS[item]}"
+    return extras
+
+
+async def add_nic(request: web.Request) -> Reply:
+    fields, plugged = rep.nic_fields(await read_body(request))
     activate = plugged if plugged is not None else request.query.get("activate", "true").lower() != "false"
     nic = await nics.add_nic(_ctx(request), _user(request), request.match_info["vm"], fields, activate)
-    return _ok(rep.nic_json(_prefix(request), nic), 201)
+    return Reply("nic", rep.nic_json(_prefix(request), nic), 201)
 
 
-async def update_nic(request: web.Request) -> web.Response:
-    fields, plugged = rep.nic_fields(await _body(request))
+async def update_nic(request: web.Request) -> Reply:
+    fields, plugged = rep.nic_fields(await read_body(request))
     m = request.match_info
     nic = await nics.update_nic(_ctx(request), _user(request), m["vm"], m["nic"], fields, plugged)
-    return _ok(rep.nic_json(_prefix(request), nic))
+    return Reply("nic", rep.nic_json(_prefix(request), nic))
 
 
-async def remove_nic(request: web.Request) -> web.Response:
+async def remove_nic(request: web.Request) -> Reply:
     await nics.remove_nic(_ctx(request), _user(request), request.match_info["vm"], request.match_info["nic"])
-    return _ok({})
+    return rep.removed()
 
 
 def _plug_action(plug: bool) -> Handler:
-    async def action(request: web.Request) -> web.Response:
+    async def action(request: web.Request) -> Reply:
+        await read_body(request)  # <action/>, perhaps with <async>: a well-formed body is all it needs
         m = request.match_info
         nic = await nics.set_plugged(_ctx(request), _user(request), m["vm"], m["nic"], plug)
-        return _ok({"status": "complete", "nic": rep.nic_json(_prefix(request), nic)})
+        return rep.action_done("nic", rep.nic_json(_prefix(request), nic))
 
     action.__name__ = "activate_nic" if plug else "deactivate_nic"
     return action
 
 
+_NIC = "/vms/{vm}/nics/{nic}"
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "", api_root),
+    ("GET", "/datacenters", list_data_centers), ("POST", "/datacenters", add_data_center),
+    ("GET", "/datacenters/{id}", get_data_center),
+    ("GET", "/datacenters/{id}/clusters", list_data_center_clusters),
+    ("GET", "/datacenters/{id}/networks", list_data_center_networks),
     ("GET", "/clusters", list_clusters), ("POST", "/clusters", add_cluster), ("GET", "/clusters/{id}", get_cluster),
     ("GET", "/clusters/{id}/networks", list_cluster_networks),
+    ("POST", "/clusters/{id}/networks", attach_cluster_network),
     ("GET", "/hosts", list_hosts), ("POST", "/hosts", add_host), ("GET", "/hosts/{id}", get_host),
     ("GET", "/networks", list_networks), ("POST", "/networks", add_network), ("GET", "/networks/{id}", get_network),
+    ("GET", "/networks/{id}/vnicprofiles", list_network_profiles),
     ("GET", "/vnicprofiles", list_profiles), ("GET", "/vnicprofiles/{id}", get_profile),
     ("GET", "/events", list_events),
     ("GET", "/vms", list_vms), ("POST", "/vms", add_vm),
     ("GET", "/vms/{id}", get_vm), ("DELETE", "/vms/{id}", remove_vm),
     ("POST", "/vms/{id}/start", start_vm), ("POST", "/vms/{id}/stop", stop_vm),
     ("GET", "/vms/{vm}/nics", list_nics), ("POST", "/vms/{vm}/nics", add_nic),
-    ("GET", "/vms/{vm}/nics/{nic}", get_nic), ("PUT", "/vms/{vm}/nics/{nic}", update_nic),
-    ("DELETE", "/vms/{vm}/nics/{nic}", remove_nic),
-    ("POST", "/vms/{vm}/nics/{nic}/activate", _plug_action(True)),
-    ("POST", "/vms/{vm}/nics/{nic}/deactivate", _plug_action(False)),
+    ("GET", _NIC, get_nic), ("PUT", _NIC, update_nic), ("DELETE", _NIC, remove_nic),
+    ("POST", f"{_NIC}/activate", _plug_action(True)), ("POST", f"{_NIC}/deactivate", _plug_action(False)),
+    *(("GET", f"{_NIC}/{segment}", _nic_extras(segment)) for segment in rep.NIC_SUBCOLLECTIONS),
 ]  # fmt: skip
+
+
+def _rendered(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    @functools.wraps(handler)
+    async def respond(request: web.Request) -> web.StreamResponse:
+        return render(request, await handler(request))
+
+    return respond
 
 
 def add_routes(app: web.Application) -> None:
     for prefix in PREFIXES:
         for method, path, handler in ROUTES:
-            app.router.add_route(method, prefix + path, handler)
+            app.router.add_route(method, prefix + path, _rendered(handler))

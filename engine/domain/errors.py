@@ -1,7 +1,7 @@
 """The engine's errors: one table, each with a stable code, an HTTP status and a message.
 
     EngineError
-     ├── NotFound          404   the VM, NIC, host, cluster, network or profile does not exist
+     ├── NotFound          404   the VM, NIC, host, cluster, data center, network or profile does not exist
      ├── Invalid           400   the request itself is wrong (bad MAC, unknown model, ...)
      ├── Refused           409   a canDo rule refuses it in the current state
      ├── HostFailed        502   the host tried and failed (agent codes 49 / 50 / 9)
@@ -43,6 +43,7 @@ CLUSTER_NOT_FOUND = kind(1004, "CLUSTER_NOT_FOUND", 404, "Not found")
 NETWORK_NOT_FOUND = kind(1005, "NETWORK_NOT_FOUND", 404, "Not found")
 PROFILE_NOT_FOUND = kind(1006, "VNIC_PROFILE_NOT_FOUND", 404, "Not found")
 NOT_FOUND = kind(1007, "NOT_FOUND", 404, "Not found")
+DATA_CENTER_NOT_FOUND = kind(1008, "DATA_CENTER_NOT_FOUND", 404, "Not found")
 
 INVALID = kind(1100, "INVALID_REQUEST", 400, "Invalid request")
 INVALID_MAC = kind(1101, "INVALID_MAC_ADDRESS", 400, "Invalid request")

@@ -26,11 +26,19 @@ class Version:
 
 
 @dataclass(frozen=True)
+class DataCenter:
+    id: str
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Cluster:
     id: str
     name: str
     version: Version
     description: str = ""
+    data_center_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -45,10 +53,13 @@ class Host:
 
 @dataclass(frozen=True)
 class Network:
+    """A VM network of a data center, on a host bridge, attached to some of the data center's clusters."""
+
     id: str
     name: str
-    cluster_id: str
+    data_center_id: str
     bridge: str
+    cluster_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

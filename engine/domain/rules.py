@@ -168,10 +168,21 @@ def refuse_nic_fields(vm: Vm, nics: list[Nic], nic_id: str, name: str, model: st
 
 
 def refuse_network(vm: Vm, network: Network) -> Refusal:
-    """A VM's NIC connects only to a network of the VM's cluster."""
-    if network.cluster_id != vm.cluster_id:
+    """A VM's NIC connects only to a network attached to the VM's cluster."""
+    if vm.cluster_id not in network.cluster_ids:
         return EngineError(
-            errors.NETWORK_NOT_IN_CLUSTER, f"network {network.name} does not belong to the cluster of VM {vm.name}"
+            errors.NETWORK_NOT_IN_CLUSTER,
+            f"network {network.name} is not attached to the cluster of VM {vm.name}; attach it to the cluster first",
+        )
+    return None
+
+
+def refuse_attach(cluster: Cluster, network: Network) -> Refusal:
+    """A network is attached only to clusters of its own data center."""
+    if network.data_center_id != cluster.data_center_id:
+        return EngineError(
+            errors.NETWORK_NOT_IN_CLUSTER,
+            f"network {network.name} belongs to another data center than cluster {cluster.name}",
         )
     return None
 

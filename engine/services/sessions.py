@@ -51,3 +51,8 @@ async def caller(ctx: Context, token: str) -> Caller | None:
     async with ctx.transaction() as repo:
         found = await repo.session(token)
     return Caller(*found) if found else None
+
+
+async def log_out(ctx: Context, token: str) -> None:
+    async with ctx.transaction() as repo:
+        await repo.delete_session(token)

@@ -12,9 +12,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from engine.adapters.repository import Repository
-from engine.domain.model import AuditEntry, Cluster, Host, Network, Nic, Vm, VnicProfile
+from engine.adapters.repository import (
+    DATA_CENTER_FIELDS,
+    HOST_FIELDS,
+    NAMED_FIELDS,
+    VM_FIELDS,
+    Repository,
+)
+from engine.domain import search
+from engine.domain.model import AuditEntry, Cluster, DataCenter, Host, Network, Nic, Vm, VnicProfile
 from engine.domain.rules import nic_action_refusals, vm_action_refusals
+from engine.domain.search import Search
 from engine.services.context import Context
 
 T = TypeVar("T")
@@ -57,8 +65,32 @@ async def _read(ctx: Context, query: Callable[[Repository], Awaitable[T]]) -> T:
         return await query(repo)
 
 
-async def clusters(ctx: Context) -> list[Cluster]:
-    return await _read(ctx, lambda repo: repo.clusters())
+def _search(text: str | None, collection: str, fields: dict[str, str]) -> Search:
+    return search.parse(text, collection=collection, fields=tuple(fields))
+
+
+async def data_centers(ctx: Context, text: str | None = None) -> list[DataCenter]:
+    query = _search(text, "data centers", DATA_CENTER_FIELDS)
+    return await _read(ctx, lambda repo: repo.data_centers(query))
+
+
+async def data_center(ctx: Context, dc_id: str) -> DataCenter:
+    return await _read(ctx, lambda repo: repo.data_center(dc_id))
+
+
+async def data_center_clusters(ctx: Context, dc_id: str) -> list[Cluster]:
+    async with ctx.transaction() as repo:
+        return await repo.clusters(data_center_id=(await repo.data_center(dc_id)).id)
+
+
+async def data_center_networks(ctx: Context, dc_id: str) -> list[Network]:
+    async with ctx.transaction() as repo:
+        return await repo.networks(data_center_id=(await repo.data_center(dc_id)).id)
+
+
+async def clusters(ctx: Context, text: str | None = None) -> list[Cluster]:
+    query = _search(text, "clusters", NAMED_FIELDS)
+    return await _read(ctx, lambda repo: repo.clusters(query))
 
 
 async def cluster(ctx: Context, cluster_id: str) -> Cluster:
@@ -66,29 +98,35 @@ async def cluster(ctx: Context, cluster_id: str) -> Cluster:
 
 
 async def cluster_networks(ctx: Context, cluster_id: str) -> list[Network]:
+    """The networks attached to the cluster: those its VMs' NICs may use."""
     async with ctx.transaction() as repo:
-        await repo.cluster(cluster_id)  # 404 for a cluster that does not exist
-        return await repo.networks(cluster_id=cluster_id)
+        return await repo.networks(cluster_id=(await repo.cluster(cluster_id)).id)
 
 
-async def hosts(ctx: Context) -> list[Host]:
-    return await _read(ctx, lambda repo: repo.hosts())
+async def hosts(ctx: Context, text: str | None = None) -> list[Host]:
+    query = _search(text, "hosts", HOST_FIELDS)
+    return await _read(ctx, lambda repo: repo.hosts(query))
 
 
 async def host(ctx: Context, host_id: str) -> Host:
     return await _read(ctx, lambda repo: repo.host(host_id))
 
 
-async def networks(ctx: Context) -> list[Network]:
-    return await _read(ctx, lambda repo: repo.networks())
+async def networks(ctx: Context, text: str | None = None) -> list[Network]:
+    query = _search(text, "networks", NAMED_FIELDS)
+    return await _read(ctx, lambda repo: repo.networks(query))
 
 
 async def network(ctx: Context, network_id: str) -> Network:
     return await _read(ctx, lambda repo: repo.network(network_id))
 
 
-async def profiles(ctx: Context) -> list[VnicProfile]:
-    return await _read(ctx, lambda repo: repo.profiles())
+async def profiles(ctx: Context, text: str | None = None, network_id: str | None = None) -> list[VnicProfile]:
+    query = _search(text, "vNIC profiles", NAMED_FIELDS)
+    async with ctx.transaction() as repo:
+        if network_id is not None:
+            network_id = (await repo.network(network_id)).id
+        return await repo.profiles(query, network_id=network_id)
 
 
 async def profile(ctx: Context, profile_id: str) -> VnicProfile:
@@ -103,9 +141,10 @@ def _vm_view(caller: Caller, vm: Vm) -> VmView:
     return VmView(vm, caller.refusals(VM_ACTIONS) or vm_action_refusals(vm))
 
 
-async def vms(ctx: Context, caller: Caller, name: str | None = None) -> list[VmView]:
+async def vms(ctx: Context, caller: Caller, text: str | None = None) -> list[VmView]:
+    query = _search(text, "VMs", VM_FIELDS)
     async with ctx.transaction() as repo:
-        return [_vm_view(caller, vm) for vm in await repo.vms(name=name)]
+        return [_vm_view(caller, vm) for vm in await repo.vms(query)]
 
 
 async def vm(ctx: Context, caller: Caller, vm_id: str) -> VmView:

@@ -212,16 +212,14 @@ async def test_cluster_30_refuses_hot_plug_before_calling_the_host(
     port = int(s.agent.url.split(":")[2].split("/")[0])
     host = await api.ok("POST", "/hosts", {"name": "this-host-again", "address": "localhost", "port": port,
                                            "cluster": {"id": cluster["id"]}})  # fmt: skip
-    network = await api.ok("POST", "/networks", {"name": "red", "bridge": "hpt-br0", "cluster": {"id": cluster["id"]}})
-    profile = next(
-        p for p in (await api.ok("GET", "/vnicprofiles"))["vnic_profile"] if p["network"]["id"] == network["id"]
-    )
+    # Both clusters are in the Default data center: the network 'red' is attached to the old one too.
+    await api.ok("POST", f"/clusters/{cluster['id']}/networks", {"id": s.network_id}, status=201)
     await _refused_before_the_host(
         s,
         libvirt_conn,
         cluster["id"],
         host["id"],
-        profile["id"],
+        s.profile_id,
         "rhel_6x64",
         "HOTPLUG_NOT_SUPPORTED_BY_CLUSTER_VERSION",
     )

@@ -418,7 +418,7 @@ async def test_the_newest_plug_entry_of_the_audit_log_is_the_nic_state(migrated_
     ctx = SlowAuditContext(pool, HostCalls(ScriptedAgent()))
     try:
         cluster = await inventory.add_cluster(ctx, "c1", Version(4, 7))
-        _, profile = await inventory.add_network(ctx, "net1", cluster.id, "br-test")
+        _, profile = await inventory.add_network(ctx, "net1", cluster_id=cluster.id, bridge="br-test")
         vm = await vms.add_vm(ctx, "admin@internal", Vm(id="", name="vm1", cluster_id=cluster.id,
                                                         os_type="rhel_6x64", status="down",
                                                         memory_bytes=128 * 1024 * 1024))  # fmt: skip

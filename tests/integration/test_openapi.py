@@ -19,7 +19,7 @@ from openapi_spec_validator import OpenAPIV30SpecValidator
 from devtools.agent_proc import free_port
 from devtools.engine_proc import EngineClient, run_engine
 from engine.api.openapi import document
-from engine.api.paths import PREFIXES, TOKEN_PATH
+from engine.api.paths import LOGOUT_PATH, PREFIXES, TOKEN_PATH
 from engine.app import create_app
 from engine.settings import EngineSettings
 
@@ -86,7 +86,7 @@ async def test_the_document_is_public_valid_and_follows_the_prefix(database_url:
         public = {
             (m.upper(), p) for p, ops in doc["paths"].items() for m, op in ops.items() if op.get("security") == []
         }
-        assert public == {("POST", TOKEN_PATH), ("GET", f"{prefix}/openapi.json")}
+        assert public == {("POST", TOKEN_PATH), ("POST", LOGOUT_PATH), ("GET", f"{prefix}/openapi.json")}
         for path, ops in doc["paths"].items():
             for method, op in ops.items():
                 assert op["summary"] and op["operationId"], (method, path)
@@ -97,7 +97,7 @@ async def test_the_document_is_public_valid_and_follows_the_prefix(database_url:
                     assert method == "get" or "403" in op["responses"], (method, path)
 
     # (d) /api/openapi.json describes the /api paths, the same API.
-    assert all(p == SEED or p.startswith(SEED + "/") for p in seed["paths"] if p != TOKEN_PATH)
+    assert all(p == SEED or p.startswith(SEED + "/") for p in seed["paths"] if p not in (TOKEN_PATH, LOGOUT_PATH))
     assert not any(p.startswith(OVIRT) for p in seed["paths"])
     assert {p.replace(OVIRT, SEED, 1) for p in ovirt["paths"]} == set(seed["paths"])
 
@@ -142,11 +142,20 @@ async def test_real_answers_match_the_schemas(database_url: str, output_dir: Pat
                 check.validate("POST", TOKEN_PATH, status, await resp.json())
         headers = {"Content-Type": "application/json"}
         async with engine.session.post(engine.base + TOKEN_PATH, data="{", headers=headers) as resp:
-            assert resp.status == 400  # a fault, from the error middleware
+            assert resp.status == 400  # an OAuth error, as for every refused login
             check.validate("POST", TOKEN_PATH, 400, await resp.json())
 
         await check.call("GET", api, 200)
-        cluster = await check.call("POST", f"{api}/clusters", 201, {"name": "oa-cluster", "description": "d"})
+        dc = await check.call("POST", f"{api}/datacenters", 201, {"name": "oa-dc", "description": "d"})
+        await check.call("POST", f"{api}/datacenters", 409, {"name": "oa-dc"})
+        await check.call("GET", f"{api}/datacenters/{{id}}", 200, id=dc["id"])
+        cluster = await check.call(
+            "POST", f"{api}/clusters", 201, {"name": "oa-cluster", "description": "d", "data_center": {"id": dc["id"]}}
+        )
+        found = await check.call("GET", f"{api}/datacenters", 200, query="?search=Clusters.name%3Doa-CLUSTER")
+        assert [d["id"] for d in found["data_center"]] == [dc["id"]]
+        in_dc = await check.call("GET", f"{api}/datacenters/{{id}}/clusters", 200, id=dc["id"])
+        assert [c["id"] for c in in_dc["cluster"]] == [cluster["id"]]
         await check.call("POST", f"{api}/clusters", 409, {"name": "oa-cluster"})
         await check.call("GET", f"{api}/clusters", 200)
         await check.call("GET", f"{api}/clusters/{{id}}", 200, id=cluster["id"])
@@ -159,8 +168,22 @@ async def test_real_answers_match_the_schemas(database_url: str, output_dir: Pat
         await check.call("GET", f"{api}/networks/{{id}}", 200, id=network["id"])
         in_cluster = await check.call("GET", f"{api}/clusters/{{id}}/networks", 200, id=cluster["id"])
         assert [n["id"] for n in in_cluster["network"]] == [network["id"]]
+        # A network of the data center only, then attached to the cluster (oVirt's way).
+        spare = await check.call("POST", f"{api}/networks", 201, {"name": "oa-spare", "data_center": {"id": dc["id"]}})
+        assert spare["clusters"] == {"cluster": []} and spare["bridge"] == "oa-spare"
+        attached = await check.call(
+            "POST", f"{api}/clusters/{{id}}/networks", 201, {"id": spare["id"]}, id=cluster["id"]
+        )
+        assert [c["id"] for c in attached["clusters"]["cluster"]] == [cluster["id"]]
+        in_dc = await check.call("GET", f"{api}/datacenters/{{id}}/networks", 200, id=dc["id"])
+        assert {n["name"] for n in in_dc["network"]} == {"oa-net", "oa-spare"}
+        of_network = await check.call("GET", f"{api}/networks/{{id}}/vnicprofiles", 200, id=spare["id"])
+        assert [p["name"] for p in of_network["vnic_profile"]] == ["oa-spare"]
         profiles = await check.call("GET", f"{api}/vnicprofiles", 200)
         (profile,) = [p for p in profiles["vnic_profile"] if p["network"]["id"] == network["id"]]
+        (profile,) = (await check.call("GET", f"{api}/vnicprofiles", 200, query="?search=name%3Doa-net"))[
+            "vnic_profile"
+        ]
         await check.call("GET", f"{api}/vnicprofiles/{{id}}", 200, id=profile["id"])
 
         # A host whose agent does not answer (nothing listens on the port): it is non_responsive.
@@ -185,6 +208,9 @@ async def test_real_answers_match_the_schemas(database_url: str, output_dir: Pat
         assert nic["plugged"] is False
         await check.call("GET", nics, 200, vm=vm["id"])
         await check.call("GET", nic_path, 200, vm=vm["id"], nic=nic["id"])
+        for extra in ("networkfilterparameters", "reporteddevices", "statistics"):
+            empty = await check.call("GET", f"{nic_path}/{extra}", 200, vm=vm["id"], nic=nic["id"])
+            assert list(empty.values()) == [[]]
         changed = await check.call("PUT", nic_path, 200, {"linked": False}, vm=vm["id"], nic=nic["id"])
         assert changed["linked"] is False
         done = await check.call("POST", f"{nic_path}/activate", 200, vm=vm["id"], nic=nic["id"])
@@ -206,7 +232,7 @@ async def test_real_answers_match_the_schemas(database_url: str, output_dir: Pat
         assert (await check.call("POST", nics, 400, bad_mac, vm=vm["id"]))["code"] == "INVALID_MAC_ADDRESS"
         await check.call("POST", nics, 409, {"name": "nic1", "vnic_profile": {"id": profile["id"]}}, vm=vm["id"])
         await check.call("GET", f"{api}/vms", 400, query="?search=bogus")
-        async with engine.session.get(f"{engine.base}{api}/vms") as resp:  # no token
+        async with engine.session.get(f"{engine.base}{api}/vms", headers={"Accept": "application/json"}) as resp:
             assert resp.status == 401
             check.validate("GET", f"{api}/vms", 401, await resp.json())
         reader = EngineClient(engine.base, engine.session)
@@ -223,6 +249,12 @@ async def test_real_answers_match_the_schemas(database_url: str, output_dir: Pat
         await check.call("DELETE", nic_path, 200, vm=vm["id"], nic=nic["id"])
         await check.call("DELETE", vm_path, 200, id=vm["id"])
         await check.call("DELETE", vm_path, 404, id=vm["id"])
+
+        # Logging out revokes the token (the oVirt SDK's connection.close()).
+        assert await check.call("POST", LOGOUT_PATH, 200, {"scope": "ovirt-app-api", "token": reader.token}) == {}
+        got, answer = await reader.request("GET", f"{api}/vms")
+        assert got == 401 and "log in again" in answer["detail"]
+        await check.call("POST", LOGOUT_PATH, 400, {"scope": "ovirt-app-api"})
 
     # The schemas do bite: refs resolve, and a wrong shape is refused.
     with pytest.raises(ValidationError):

@@ -54,7 +54,7 @@ class World:
 async def world(ctx: Context) -> World:
     """A 4.7 cluster with one network (and its profile) and two down rhel_6x64 VMs."""
     cluster = await inventory.add_cluster(ctx, "c1", Version(4, 7))
-    _, profile = await inventory.add_network(ctx, "net1", cluster.id, "br-test")
+    _, profile = await inventory.add_network(ctx, "net1", cluster_id=cluster.id, bridge="br-test")
 
     async def vm(name: str) -> Vm:
         return await vms.add_vm(

@@ -40,7 +40,7 @@ async def running(pool: asyncpg.Pool) -> Running:
     ctx = Context(pool, HostCalls(agent))
     cluster = await inventory.add_cluster(ctx, "c1", Version(4, 7))
     host = await inventory.add_host(ctx, "h1", cluster.id, "192.0.2.1", 54321)
-    _, profile = await inventory.add_network(ctx, "net1", cluster.id)
+    _, profile = await inventory.add_network(ctx, "net1", cluster_id=cluster.id)
     vm = await vms.add_vm(ctx, USER, Vm(id="", name="vm1", cluster_id=cluster.id, os_type="rhel_6x64",
                                         status="down", memory_bytes=128 * 2**20))  # fmt: skip
     nic1 = await nics.add_nic(ctx, USER, vm.id, NicFields(name="nic1", profile_id=profile.id))

@@ -93,6 +93,11 @@ def test_nic_json_is_ovirts_shape(prefix: str) -> None:
                 {"rel": "deactivate", "href": f"{base}/deactivate"},
             ]
         },
+        "link": [
+            {"rel": "networkfilterparameters", "href": f"{base}/networkfilterparameters"},
+            {"rel": "reporteddevices", "href": f"{base}/reporteddevices"},
+            {"rel": "statistics", "href": f"{base}/statistics"},
+        ],
     }
 
 
@@ -151,13 +156,15 @@ def test_a_vm_that_is_down_shows_no_host() -> None:
 
 @pytest.mark.parametrize("prefix", PREFIXES)
 def test_cluster_json_shows_the_version(prefix: str) -> None:
-    cluster = Cluster(id="c1", name="prod-east", version=Version(3, 1), description="east")
+    cluster = Cluster(id="c1", name="prod-east", version=Version(3, 1), description="east", data_center_id="d1")
     assert rep.cluster_json(prefix, cluster) == {
         "id": "c1",
         "href": f"{prefix}/clusters/c1",
         "name": "prod-east",
         "description": "east",
         "version": {"major": 3, "minor": 1},
+        "data_center": {"id": "d1", "href": f"{prefix}/datacenters/d1"},
+        "link": [{"rel": "networks", "href": f"{prefix}/clusters/c1/networks"}],
     }
 
 
@@ -176,14 +183,18 @@ def test_host_json_links_its_cluster(prefix: str) -> None:
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
-def test_network_json_links_its_cluster(prefix: str) -> None:
-    network = Network(id="n1", name="storage-net", cluster_id="c1", bridge="br-storage")
+def test_network_json_links_its_data_center_and_clusters(prefix: str) -> None:
+    network = Network(id="n1", name="storage-net", data_center_id="d1", bridge="br-storage",
+                      cluster_ids=frozenset({"c2", "c1"}))  # fmt: skip
     assert rep.network_json(prefix, network) == {
         "id": "n1",
         "href": f"{prefix}/networks/n1",
         "name": "storage-net",
         "bridge": "br-storage",
-        "cluster": {"id": "c1", "href": f"{prefix}/clusters/c1"},
+        "data_center": {"id": "d1", "href": f"{prefix}/datacenters/d1"},
+        "clusters": {"cluster": [{"id": c, "href": f"{prefix}/clusters/{c}"} for c in ("c1", "c2")]},
+        "usages": {"usage": ["vm"]},
+        "link": [{"rel": "vnicprofiles", "href": f"{prefix}/networks/n1/vnicprofiles"}],
     }
 
 
@@ -200,8 +211,9 @@ def test_profile_json_links_its_network(prefix: str, mirroring: bool) -> None:
     }
 
 
-def test_collection_wraps_items_under_the_singular_name() -> None:
-    assert rep.collection("nic", [{"id": "a"}]) == {"nic": [{"id": "a"}]}
+def test_collection_wraps_items_under_the_singular_name_and_names_its_root_plural() -> None:
+    reply = rep.collection("vnic_profile", [{"id": "a"}])
+    assert (reply.root, reply.body) == ("vnic_profiles", {"vnic_profile": [{"id": "a"}]})
 
 
 # --- NIC bodies -----------------------------------------------------------------------------

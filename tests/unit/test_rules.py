@@ -65,15 +65,16 @@ def make_nic(**changes: Any) -> Nic:
 
 
 def make_cluster(major: int = 4, minor: int = 7, cluster_id: str = "cluster-1") -> Cluster:
-    return Cluster(id=cluster_id, name=CLUSTER_NAME, version=Version(major, minor))
+    return Cluster(id=cluster_id, name=CLUSTER_NAME, version=Version(major, minor), data_center_id="dc-1")
 
 
 def make_host(cluster_id: str = "cluster-1") -> Host:
     return Host(id="host-1", name="hyp-7", cluster_id=cluster_id, address="192.0.2.7", port=54321, status="up")
 
 
-def make_network(cluster_id: str = "cluster-1") -> Network:
-    return Network(id="net-1", name="storage-net", cluster_id=cluster_id, bridge="br-storage")
+def make_network(cluster_id: str = "cluster-1", data_center_id: str = "dc-1") -> Network:
+    return Network(id="net-1", name="storage-net", data_center_id=data_center_id, bridge="br-storage",
+                   cluster_ids=frozenset({cluster_id}))  # fmt: skip
 
 
 def make_site(cluster: Cluster | None = None, host: Host | str | None = "default", plugged_count: int = 1) -> Site:
@@ -191,6 +192,14 @@ def test_a_nic_joins_only_a_network_of_the_vms_cluster() -> None:
     assert rules.refuse_network(make_vm(), make_network()) is None
     err = refused(rules.refuse_network(make_vm(), make_network(cluster_id="cluster-2")), errors.NETWORK_NOT_IN_CLUSTER)
     assert "storage-net" in err.detail and VM_NAME in err.detail
+
+
+def test_a_network_is_attached_only_to_clusters_of_its_data_center() -> None:
+    assert rules.refuse_attach(make_cluster(), make_network()) is None
+    err = refused(
+        rules.refuse_attach(make_cluster(), make_network(data_center_id="dc-2")), errors.NETWORK_NOT_IN_CLUSTER
+    )
+    assert "storage-net" in err.detail and CLUSTER_NAME in err.detail
 
 
 @pytest.mark.parametrize("status", ["up", "paused", "migrating", "powering_down", "not_responding"])

@@ -30,7 +30,7 @@ class ApiError extends Error {
 }
 
 async function api(method, path, body) {
-  const headers = { Authorization: `Bearer ${state.token}` };
+  const headers = { Authorization: `Bearer ${state.token}`, Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const resp = await fetch(API + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const data = await resp.json().catch(() => ({}));
