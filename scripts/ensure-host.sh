@@ -8,6 +8,7 @@ PACKAGES=(
   postgresql                 # server binaries for the private / test clusters
   libvirt-daemon-system libvirt-clients qemu-system-x86
   libvirt-dev pkg-config gcc python3-dev python3-venv   # to build libvirt-python
+  libxml2-dev                # to build ovirt-engine-sdk-python's C extension (the SDK e2e test)
   iproute2 cpio dnsmasq-base # bridges + namespaces; guest initramfs; libvirt needs dnsmasq's binary
 )
 PACKAGES+=(chromium)  # the admin page tests drive Debian's chromium
