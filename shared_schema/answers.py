@@ -2,8 +2,12 @@
 
     VM.hotplugNic    -> HotplugAnswer   {"vmId", "nic": PlacedNic}
     VM.hotunplugNic  -> HotunplugAnswer {"vmId", "nic": {"alias", "macAddr"}}
-    VM.create        -> VmStats         {"vmId", "vmName", "status", "nics": [PlacedNic]}
-    Host.getAllVmStats -> [VmStats]
+    VM.create        -> VmStats         {"vmId", "vmName", "status", "hash", "nics": [PlacedNic]}
+    Host.getAllVmStats -> [VmStatus]    {"vmId", "vmName", "status", "hash"}
+    Host.getVMFullList -> [VmStats]
+
+``status`` is VDSM's word for the domain's state (``VM_UP``, ``VM_PAUSED``, ...); ``hash`` changes
+whenever the VM's devices do, so a watcher fetches device lists only for VMs whose hash moved.
 
 A refusal is a JSON-RPC error (codes in :mod:`shared_schema.errors`) whose ``data`` may carry
 libvirt's own error code (``LIBVIRT_CODE``) and, for code 50, why the unplug failed
@@ -14,7 +18,9 @@ dict keys.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -149,20 +155,63 @@ class HotunplugAnswer:
         )
 
 
+def device_hash(nics: Iterable[PlacedNic]) -> str:
+    """A short digest of a VM's devices as placed: equal exactly when the devices are."""
+    canonical = json.dumps(sorted((n.to_params() for n in nics), key=lambda p: (p["alias"], p["macAddr"])),
+                           sort_keys=True)  # fmt: skip
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+# VM statuses as VDSM words them (libvirt's domain states).
+VM_UP, VM_PAUSED, VM_POWERING_DOWN, VM_DOWN, VM_UNKNOWN = "Up", "Paused", "Powering down", "Down", "Unknown"
+
+
 @dataclass(frozen=True)
-class VmStats:
-    """A VM as its host runs it (VM.create's answer, one entry of Host.getAllVmStats)."""
+class VmStatus:
+    """One entry of Host.getAllVmStats: the VM's state and its device hash, no devices."""
 
     vm_id: str
     name: str
-    status: str  # libvirt's state in VDSM's words: Up, Paused, Down, ...
+    status: str
+    device_hash: str = ""
+
+    def to_params(self) -> dict[str, Any]:
+        return {"vmId": self.vm_id, "vmName": self.name, "status": self.status, "hash": self.device_hash}
+
+    @classmethod
+    def from_params(cls, value: Any) -> VmStatus:
+        stats = _mapping(value, "result")
+        return cls(
+            vm_id=parse_vm_id(stats.get("vmId")),
+            name=_str(stats, "vmName", "result"),
+            status=_str(stats, "status", "result"),
+            device_hash=_str(stats, "hash", "result"),
+        )
+
+
+def list_of(parse: Any, value: Any) -> list[Any]:
+    """A list answer (Host.getAllVmStats, Host.getVMFullList), each entry read by ``parse``."""
+    if not isinstance(value, list):
+        raise ParamError.invalid("result", f"expected a list, got {value!r}")
+    return [parse(entry) for entry in value]
+
+
+@dataclass(frozen=True)
+class VmStats:
+    """A VM as its host runs it (VM.create's answer, one entry of Host.getVMFullList)."""
+
+    vm_id: str
+    name: str
+    status: str  # libvirt's state in VDSM's words: VM_UP, VM_PAUSED, ...
     nics: tuple[PlacedNic, ...] = ()
+    device_hash: str = ""
 
     def to_params(self) -> dict[str, Any]:
         return {
             "vmId": self.vm_id,
             "vmName": self.name,
             "status": self.status,
+            "hash": self.device_hash,
             "nics": [n.to_params() for n in self.nics],
         }
 
@@ -177,4 +226,5 @@ class VmStats:
             name=_str(stats, "vmName", "result"),
             status=_str(stats, "status", "result"),
             nics=tuple(PlacedNic.from_params(n, f"result.nics[{i}]") for i, n in enumerate(nics)),
+            device_hash=_str(stats, "hash", "result"),
         )
