@@ -150,7 +150,8 @@ def up() -> None:
         f"  TOKEN=$(curl -s -d grant_type=password -d scope=ovirt-app-api -d username=admin@internal "
         f"-d password={password} http://{ENGINE_LISTEN}/ovirt-engine/sso/oauth/token | python3 -c "
         "'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
-        f"  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -H 'Accept: application/json' "
+        f"  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' "
+        "-H 'Accept: application/json' "
         f'-d \'{{"name": "nic2", "vnic_profile": {{"id": "{vm["profile_id"]}"}}}}\' {base}/vms/{vm["id"]}/nics\n'
         "Ctrl-C stops everything this run started (or `make stop` from another shell).",
         flush=True,

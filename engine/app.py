@@ -1,16 +1,25 @@
 """Wire the engine: an aiohttp application whose resources live in ``cleanup_ctx``.
 
-Middlewares, outermost first: errors → faults, then authentication.  Nothing is created at
-import time; ``create_app`` is called by ``engine serve`` (and by tests) with settings, and
-may be given another :class:`~engine.adapters.agent_client.Agent` (tests).
+Middlewares, outermost first: request metrics, errors → faults, then authentication.  Nothing
+is created at import time; ``create_app`` is called by ``engine serve`` (and by tests) with
+settings, and may be given another :class:`~engine.adapters.agent_client.Agent` (tests).  The
+host monitor runs as a background task for as long as the application does.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import socket
+import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 from aiohttp import web
+from aiohttp.typedefs import Handler
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from engine.adapters import migrations
 from engine.adapters.agent_client import Agent, JsonRpcAgents
@@ -18,23 +27,31 @@ from engine.api import auth, openapi, routes
 from engine.api import web as admin_page
 from engine.api.errors import error_middleware
 from engine.api.formats import MAX_BODY
-from engine.api.keys import CONTEXT, SETTINGS
-from engine.api.paths import HEALTH, LOGOUT_PATH, OPENAPI, PREFIXES, TOKEN_PATH
+from engine.api.keys import CONTEXT, METRICS, SETTINGS
+from engine.api.paths import HEALTH, LOGOUT_PATH, METRICS_PATH, OPENAPI, PREFIXES, TOKEN_PATH
+from engine.metrics import EngineMetrics
 from engine.services import views
 from engine.services.context import Context
 from engine.services.hosts_calls import HostCalls
+from engine.services.monitoring import Monitor
 from engine.settings import EngineSettings
 
 
 def _resources(make_agent: Callable[[EngineSettings], Agent]) -> Callable[[web.Application], AsyncIterator[None]]:
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        pool = await asyncpg.create_pool(app[SETTINGS].database_url, min_size=1, max_size=40)
+        settings = app[SETTINGS]
+        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=40)
         try:
             async with pool.acquire() as conn:
                 await migrations.apply(conn, migrations.packaged())
-            agent = make_agent(app[SETTINGS])
-            app[CONTEXT] = Context(pool, HostCalls(agent))
+            agent = make_agent(settings)
+            app[CONTEXT] = ctx = Context(pool, HostCalls(agent, settings.poll_timeout, app[METRICS]))
+            engine_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+            monitor = asyncio.create_task(Monitor(ctx, engine_id, settings, app[METRICS]).run(), name="monitor")
             yield
+            monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await monitor
             await agent.close()
         finally:
             await pool.close()
@@ -42,19 +59,41 @@ def _resources(make_agent: Callable[[EngineSettings], Agent]) -> Callable[[web.A
     return resources
 
 
+@web.middleware
+async def request_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started, status = time.monotonic(), 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        request.app[METRICS].requests.labels(request.method, route, str(status)).observe(time.monotonic() - started)
+
+
 async def health(request: web.Request) -> web.Response:
     version = await views.database_version(request.app[CONTEXT])
     return web.json_response({"status": "ok", "database": f"PostgreSQL {version}"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def create_app(
     settings: EngineSettings,
     make_agent: Callable[[EngineSettings], Agent] = lambda s: JsonRpcAgents(timeout=s.host_timeout),
 ) -> web.Application:
-    app = web.Application(middlewares=[error_middleware, auth.auth_middleware], client_max_size=MAX_BODY)
+    app = web.Application(
+        middlewares=[request_metrics, error_middleware, auth.auth_middleware], client_max_size=MAX_BODY
+    )
     app[SETTINGS] = settings
+    app[METRICS] = EngineMetrics()
     app.cleanup_ctx.append(_resources(make_agent))
     app.router.add_get(HEALTH, health)
+    app.router.add_get(METRICS_PATH, metrics)
     app.router.add_post(TOKEN_PATH, auth.token)
     app.router.add_post(LOGOUT_PATH, auth.logout)
     routes.add_routes(app)

@@ -19,6 +19,13 @@ class EngineSettings:
     token_ttl: int = 8 * 3600  # seconds an API token stays valid
     # Seconds to wait for a host's answer; keep it above the agents' unplug_timeout (30 s).
     host_timeout: float = 45.0
+    # Host monitoring: a poll of every host this often; a host that misses this many polls in a
+    # row (each waited for at most poll_timeout) is non_responsive.  Each host is watched by one
+    # engine at a time under a lease in PostgreSQL that lives lease_ttl seconds unless renewed.
+    monitor_interval: float = 2.0
+    poll_timeout: float = 5.0
+    missed_polls: int = 3
+    lease_ttl: float = 10.0
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from engine.adapters.agent_client import AgentError, HostUnreachable
 from engine.domain.model import Host
 from shared_schema import errors as wire
-from shared_schema.answers import PlacedNic, UnplugReason, VmStats, failure_data
+from shared_schema.answers import VM_UP, PlacedNic, UnplugReason, VmStats, VmStatus, device_hash, failure_data
 from shared_schema.nic import NicRef, NicSpec, PciAddress
 from shared_schema.vm import VmSpec
 
@@ -39,6 +39,7 @@ class ScriptedAgent:
 
     vms: dict[str, dict[str, PlacedNic]] = field(default_factory=dict)  # vm id -> alias -> NIC
     calls: list[tuple[str, str, Any]] = field(default_factory=list)  # (verb, vm id, what)
+    statuses: dict[str, str] = field(default_factory=dict)  # vm id -> VDSM status, when not Up
     _scripts: defaultdict[str, deque[Any]] = field(default_factory=lambda: defaultdict(deque))
     closed: bool = False
 
@@ -100,6 +101,20 @@ class ScriptedAgent:
             raise AgentError(wire.NO_VM.code, wire.NO_VM.message, {})
         if self.vms[vm_id].pop(nic.alias or "", None) is None:
             raise hotunplug_failed(UnplugReason.NO_SUCH_DEVICE)
+
+    def stats(self, vm_id: str) -> VmStats:
+        nics = tuple(self.vms[vm_id].values())
+        return VmStats(vm_id, f"vm-{vm_id[:8]}", self.statuses.get(vm_id, VM_UP), nics, device_hash(nics))
+
+    async def vm_statuses(self, host: Host, timeout: float) -> list[VmStatus]:
+        self.calls.append(("Host.getAllVmStats", "", host.name))
+        self._scripted("Host.getAllVmStats")
+        return [VmStatus(s.vm_id, s.name, s.status, s.device_hash) for s in map(self.stats, self.vms)]
+
+    async def vm_full_list(self, host: Host, vm_ids: list[str], timeout: float) -> list[VmStats]:
+        self.calls.append(("Host.getVMFullList", ",".join(vm_ids), host.name))
+        self._scripted("Host.getVMFullList")
+        return [self.stats(vm_id) for vm_id in vm_ids if vm_id in self.vms]
 
     async def close(self) -> None:
         self.closed = True

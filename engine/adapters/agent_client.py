@@ -19,7 +19,8 @@ import aiohttp
 import jsonrpcclient
 
 from engine.domain.model import Host
-from shared_schema.answers import HotplugAnswer, PlacedNic, VmStats
+from shared_schema import verbs
+from shared_schema.answers import HotplugAnswer, PlacedNic, VmStats, VmStatus, list_of
 from shared_schema.errors import ParamError
 from shared_schema.nic import NicRef, NicSpec
 from shared_schema.vm import VmSpec
@@ -50,6 +51,10 @@ class Agent(Protocol):
 
     async def hotunplug_nic(self, host: Host, vm_id: str, nic: NicRef) -> None: ...
 
+    async def vm_statuses(self, host: Host, timeout: float) -> list[VmStatus]: ...
+
+    async def vm_full_list(self, host: Host, vm_ids: list[str], timeout: float) -> list[VmStats]: ...
+
     async def close(self) -> None: ...
 
 
@@ -62,20 +67,28 @@ class JsonRpcAgents:
         self._sessions: dict[str, aiohttp.ClientSession] = {}
 
     async def ping(self, host: Host) -> None:
-        await self._call(host, "Host.ping")
+        await self._call(host, verbs.PING)
 
     async def create_vm(self, host: Host, spec: VmSpec) -> VmStats:
-        return _typed(host, VmStats.from_params, await self._call(host, "VM.create", **spec.to_params()))
+        return _typed(host, VmStats.from_params, await self._call(host, verbs.CREATE, **spec.to_params()))
 
     async def destroy_vm(self, host: Host, vm_id: str) -> None:
-        await self._call(host, "VM.destroy", vmId=vm_id)
+        await self._call(host, verbs.DESTROY, vmId=vm_id)
 
     async def hotplug_nic(self, host: Host, vm_id: str, nic: NicSpec) -> PlacedNic:
-        answer = await self._call(host, "VM.hotplugNic", vmId=vm_id, nic=nic.to_params())
+        answer = await self._call(host, verbs.HOTPLUG_NIC, vmId=vm_id, nic=nic.to_params())
         return _typed(host, HotplugAnswer.from_params, answer).nic
 
     async def hotunplug_nic(self, host: Host, vm_id: str, nic: NicRef) -> None:
-        await self._call(host, "VM.hotunplugNic", vmId=vm_id, nic=nic.to_params())
+        await self._call(host, verbs.HOTUNPLUG_NIC, vmId=vm_id, nic=nic.to_params())
+
+    async def vm_statuses(self, host: Host, timeout: float) -> list[VmStatus]:
+        answer = await self._call(host, verbs.ALL_VM_STATS, _timeout=timeout)
+        return _typed(host, lambda value: list_of(VmStatus.from_params, value), answer)
+
+    async def vm_full_list(self, host: Host, vm_ids: list[str], timeout: float) -> list[VmStats]:
+        answer = await self._call(host, verbs.VM_FULL_LIST, _timeout=timeout, vmList=vm_ids)
+        return _typed(host, lambda value: list_of(VmStats.from_params, value), answer)
 
     def _session(self, host: Host) -> aiohttp.ClientSession:
         key = f"{host.address}:{host.port}"
@@ -84,10 +97,13 @@ class JsonRpcAgents:
             session = self._sessions[key] = aiohttp.ClientSession(timeout=self._timeout)
         return session
 
-    async def _call(self, host: Host, method: str, **params: Any) -> Any:
+    async def _call(self, host: Host, method: str, _timeout: float | None = None, **params: Any) -> Any:
         url = f"http://{host.address}:{host.port}/jsonrpc"
+        # A call may be given a shorter limit than the session's (monitoring polls).
+        timeout = aiohttp.ClientTimeout(total=_timeout, sock_connect=min(_timeout, 5.0)) if _timeout else self._timeout
+        request = jsonrpcclient.request(method, params=params) if params else jsonrpcclient.request(method)
         try:
-            async with self._session(host).post(url, json=jsonrpcclient.request(method, params=params)) as resp:
+            async with self._session(host).post(url, json=request, timeout=timeout) as resp:
                 body = await resp.json(content_type=None)
         except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             raise HostUnreachable(

@@ -20,6 +20,7 @@ from engine.domain.errors import EngineError
 from engine.domain.model import AuditEntry, Cluster, DataCenter, Host, Network, Nic, Version, Vm, VnicProfile
 from engine.domain.rules import Site
 from engine.domain.search import Search
+from shared_schema.answers import PlacedNic
 from shared_schema.nic import PciAddress
 
 VM_LOCK_WAIT_SECONDS = 90
@@ -88,6 +89,10 @@ def _nic(row: asyncpg.Record) -> Nic:
         bridge=row["bridge"],
         port_mirroring=row["port_mirroring"],
     )
+
+
+def _host(r: asyncpg.Record) -> Host:
+    return Host(str(r["id"]), r["name"], str(r["cluster_id"]), r["address"], r["port"], r["status"], r["last_seen"])
 
 
 def _vm(row: asyncpg.Record) -> Vm:
@@ -187,7 +192,7 @@ class Repository:
             f"SELECT * FROM hosts WHERE ($1::uuid IS NULL OR id = $1) AND {where} ORDER BY name",
             _uuid_or_none(host_id), *args,
         )  # fmt: skip
-        return [Host(str(r["id"]), r["name"], str(r["cluster_id"]), r["address"], r["port"], r["status"]) for r in rows]
+        return [_host(r) for r in rows]
 
     async def host(self, host_id: str) -> Host:
         found = await self.hosts(host_id=_require_uuid(host_id, errors.HOST_NOT_FOUND, "host"))
@@ -310,6 +315,18 @@ class Repository:
             raise EngineError(errors.VM_NOT_FOUND, f"no VM with id {vm_id}")
         return _vm(row)
 
+    async def vm_unless_locked(self, vm_id: str) -> Vm | None:
+        """The VM with its row lock, or None when a use case holds the lock now (or it is gone)."""
+        row = await self.conn.fetchrow("SELECT * FROM vms WHERE id = $1 FOR UPDATE SKIP LOCKED", vm_id)
+        return _vm(row) if row else None
+
+    async def vms_to_watch(self, host_id: str, reported_ids: list[str]) -> list[Vm]:
+        """The VMs that run on the host by the database, and ours the host reports running."""
+        rows = await self.conn.fetch(
+            "SELECT * FROM vms WHERE run_on_host_id = $1 OR id = ANY($2::uuid[])", host_id, reported_ids
+        )
+        return [_vm(r) for r in rows]
+
     async def set_vm_status(self, vm_id: str, status: str, host_id: str | None) -> None:
         await self.conn.execute("UPDATE vms SET status = $2, run_on_host_id = $3 WHERE id = $1", vm_id, status, host_id)
 
@@ -391,13 +408,21 @@ class Repository:
 
     # -- audit log ---------------------------------------------------------------------------
     async def audit(
-        self, log_type: int, severity: str, message: str, user: str, vm: Vm | None = None, nic: Nic | None = None
+        self,
+        log_type: int,
+        severity: str,
+        message: str,
+        user: str,
+        vm: Vm | None = None,
+        nic: Nic | None = None,
+        host: Host | None = None,
     ) -> None:
         await self.conn.execute(
-            """INSERT INTO audit_log (log_type, severity, message, user_name, vm_id, vm_name, nic_id, nic_name)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+            """INSERT INTO audit_log (log_type, severity, message, user_name, vm_id, vm_name, nic_id, nic_name,
+                                      host_id, host_name)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
             log_type, severity, message, user, vm.id if vm else None, vm.name if vm else "",
-            nic.id if nic else None, nic.name if nic else "",
+            nic.id if nic else None, nic.name if nic else "", host.id if host else None, host.name if host else "",
         )  # fmt: skip
 
     async def audit_entries(self, vm_id: str | None = None, limit: int = 200) -> list[AuditEntry]:
@@ -410,9 +435,66 @@ class Repository:
                 id=r["id"], log_type=r["log_type"], severity=r["severity"], message=r["message"],
                 time=r["log_time"], user=r["user_name"], vm_id=str(r["vm_id"]) if r["vm_id"] else None,
                 nic_id=str(r["nic_id"]) if r["nic_id"] else None, nic_name=r["nic_name"],
+                host_id=str(r["host_id"]) if r["host_id"] else None, host_name=r["host_name"],
             )
             for r in rows
         ]  # fmt: skip
+
+    # -- monitoring --------------------------------------------------------------------------
+    async def claim_hosts(self, engine_id: str, ttl_seconds: float) -> list[Host]:
+        """Renew this engine's host leases and take those that expired (or never had one): each
+        host is watched by one engine at a time, and by another soon after its engine died."""
+        await self.conn.execute(
+            """INSERT INTO host_leases (host_id, engine_id, expires_at)
+               SELECT id, $1, now() + make_interval(secs => $2) FROM hosts
+               ON CONFLICT (host_id) DO UPDATE SET engine_id = $1, expires_at = EXCLUDED.expires_at
+               WHERE host_leases.engine_id = $1 OR host_leases.expires_at < now()""",
+            engine_id, ttl_seconds,
+        )  # fmt: skip
+        rows = await self.conn.fetch(
+            "SELECT h.* FROM hosts h JOIN host_leases l ON l.host_id = h.id WHERE l.engine_id = $1 ORDER BY h.name",
+            engine_id,
+        )
+        return [_host(r) for r in rows]
+
+    async def release_hosts(self, engine_id: str) -> None:
+        await self.conn.execute("DELETE FROM host_leases WHERE engine_id = $1", engine_id)
+
+    async def host_seen(self, host_id: str) -> None:
+        await self.conn.execute("UPDATE hosts SET last_seen = now() WHERE id = $1", host_id)
+
+    async def unmanaged_nics(self, vm_ids: list[str]) -> dict[str, list[PlacedNic]]:
+        rows = await self.conn.fetch(
+            """SELECT vm_id, alias, mac_addr::text AS mac, address FROM vm_unmanaged_nics
+               WHERE vm_id = ANY($1::uuid[]) ORDER BY first_seen, alias""",
+            vm_ids,
+        )
+        found: dict[str, list[PlacedNic]] = {}
+        for r in rows:
+            found.setdefault(str(r["vm_id"]), []).append(
+                PlacedNic(r["alias"], r["mac"], address=_address(r["address"]))
+            )
+        return found
+
+    async def set_unmanaged_nics(self, vm_id: str, nics: tuple[PlacedNic, ...]) -> None:
+        """The foreign NICs the host reports now: new ones added, gone ones dropped."""
+        keep = [f"{n.alias} {n.mac}" for n in nics]
+        await self.conn.execute(
+            "DELETE FROM vm_unmanaged_nics WHERE vm_id = $1 AND NOT (alias || ' ' || mac_addr::text = ANY($2))",
+            vm_id, keep,
+        )  # fmt: skip
+        for nic in nics:
+            await self.conn.execute(
+                """INSERT INTO vm_unmanaged_nics (vm_id, alias, mac_addr, address) VALUES ($1, $2, $3::macaddr, $4)
+                   ON CONFLICT (vm_id, alias, mac_addr) DO UPDATE SET address = EXCLUDED.address""",
+                vm_id, nic.alias, nic.mac, str(nic.address or ""),
+            )  # fmt: skip
+
+    async def counts(self, table: str) -> dict[str, int]:
+        """How many hosts or VMs there are in each status (metrics)."""
+        assert table in ("hosts", "vms")
+        rows = await self.conn.fetch(f"SELECT status, count(*) AS n FROM {table} GROUP BY status")
+        return {r["status"]: r["n"] for r in rows}
 
     async def server_version(self) -> str:
         return str(await self.conn.fetchval("SHOW server_version"))

@@ -13,6 +13,7 @@ TOKEN_PATH = "/ovirt-engine/sso/oauth/token"
 LOGOUT_PATH = "/ovirt-engine/services/sso-logout"
 OPENAPI = "/openapi.json"  # under each prefix
 HEALTH = "/health"
+METRICS_PATH = "/metrics"  # Prometheus; outside the API, so it needs no token (like /health)
 
 
 def prefix_of(path: str) -> str:

@@ -16,6 +16,7 @@ from engine.domain.errors import EngineError
 from engine.domain.model import AuditEntry, Cluster, DataCenter, Host, Network, Nic, Version, Vm, VnicProfile
 from engine.services.nics import NicFields
 from engine.services.views import Caller
+from shared_schema.answers import PlacedNic
 
 Json = dict[str, Any]
 # An item's tag -> its collection's tag (XML roots; oVirt's names).
@@ -64,8 +65,11 @@ def cluster_json(prefix: str, c: Cluster) -> Json:
 
 
 def host_json(prefix: str, h: Host) -> Json:
-    return {**link(prefix, "hosts", h.id), "name": h.name, "address": h.address, "port": h.port, "status": h.status,
-            "cluster": link(prefix, "clusters", h.cluster_id)}  # fmt: skip
+    body: Json = {**link(prefix, "hosts", h.id), "name": h.name, "address": h.address, "port": h.port,
+                  "status": h.status, "cluster": link(prefix, "clusters", h.cluster_id)}  # fmt: skip
+    if h.last_seen is not None:
+        body["last_seen"] = h.last_seen.isoformat()  # extension: when its agent last answered
+    return body
 
 
 def network_json(prefix: str, n: Network) -> Json:
@@ -82,7 +86,7 @@ def profile_json(prefix: str, p: VnicProfile) -> Json:
             "network": link(prefix, "networks", p.network_id)}  # fmt: skip
 
 
-def vm_json(prefix: str, vm: Vm, disabled: dict[str, str] | None = None) -> Json:
+def vm_json(prefix: str, vm: Vm, disabled: dict[str, str] | None = None, unmanaged: tuple[PlacedNic, ...] = ()) -> Json:
     body: Json = {
         **link(prefix, "vms", vm.id),
         "name": vm.name,
@@ -98,6 +102,11 @@ def vm_json(prefix: str, vm: Vm, disabled: dict[str, str] | None = None) -> Json
         body["host"] = link(prefix, "hosts", vm.host_id)
     if disabled is not None:
         body["disabled_actions"] = disabled
+    if unmanaged:  # extension: NICs its host reports that the engine does not manage
+        body["unmanaged_nics"] = {"unmanaged_nic": [
+            {"alias": n.alias, "mac": {"address": n.mac}, **({"address": n.address.to_params()} if n.address else {})}
+            for n in unmanaged
+        ]}  # fmt: skip
     return body
 
 
@@ -132,6 +141,8 @@ def event_json(prefix: str, e: AuditEntry) -> Json:
         body["vm"] = link(prefix, "vms", e.vm_id)
     if e.nic_id:
         body["nic"] = {"id": e.nic_id, "name": e.nic_name}
+    if e.host_id:
+        body["host"] = {**link(prefix, "hosts", e.host_id), "name": e.host_name}
     return body
 
 

@@ -166,12 +166,12 @@ async def list_events(request: web.Request) -> Reply:
 # -- VMs --------------------------------------------------------------------------------------
 async def list_vms(request: web.Request) -> Reply:
     found = await views.vms(_ctx(request), _caller(request), _search(request))
-    return rep.collection("vm", [rep.vm_json(_prefix(request), v.vm, v.disabled) for v in found])
+    return rep.collection("vm", [rep.vm_json(_prefix(request), v.vm, v.disabled, v.unmanaged) for v in found])
 
 
 async def get_vm(request: web.Request) -> Reply:
     found = await views.vm(_ctx(request), _caller(request), request.match_info["id"])
-    return Reply("vm", rep.vm_json(_prefix(request), found.vm, found.disabled))
+    return Reply("vm", rep.vm_json(_prefix(request), found.vm, found.disabled, found.unmanaged))
 
 
 async def add_vm(request: web.Request) -> Reply:

@@ -49,6 +49,7 @@ class Host:
     address: str
     port: int
     status: str
+    last_seen: datetime | None = None  # when its agent last answered a monitoring poll
 
 
 @dataclass(frozen=True)
@@ -125,3 +126,5 @@ class AuditEntry:
     vm_id: str | None = None
     nic_id: str | None = None
     nic_name: str = ""
+    host_id: str | None = None
+    host_name: str = ""

@@ -10,6 +10,7 @@ and its code in ``data.hostCode``.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -17,8 +18,10 @@ from engine.adapters.agent_client import Agent, AgentError, HostUnreachable
 from engine.domain import errors
 from engine.domain.errors import EngineError, ErrorKind
 from engine.domain.model import Host, Nic, Vm
+from engine.metrics import EngineMetrics
 from shared_schema import errors as wire
-from shared_schema.answers import PlacedNic, UnplugReason, VmStats, unplug_reason
+from shared_schema import verbs
+from shared_schema.answers import PlacedNic, UnplugReason, VmStats, VmStatus, unplug_reason
 from shared_schema.nic import NicRef, NicSpec
 from shared_schema.vm import VmSpec
 
@@ -59,17 +62,27 @@ def vm_spec(vm: Vm, nics: list[Nic]) -> VmSpec:
 
 
 class HostCalls:
-    def __init__(self, agent: Agent):
+    def __init__(self, agent: Agent, poll_timeout: float = 5.0, metrics: EngineMetrics | None = None):
         self.agent = agent
+        self.poll_timeout = poll_timeout  # monitoring polls: a host slower than this counts as a missed answer
+        self.metrics = metrics or EngineMetrics()
 
-    @staticmethod
-    async def _call(failure: ErrorKind, call: Awaitable[T]) -> T:
+    async def _call(self, failure: ErrorKind, verb: str, call: Awaitable[T]) -> T:
+        started, outcome = time.monotonic(), "unreachable"
         try:
-            return await call
+            answer = await call
+            outcome = "ok"
+            return answer
         except HostUnreachable as exc:
             raise EngineError(errors.HOST_NOT_RESPONDING, str(exc)) from None
         except AgentError as exc:
+            outcome = "refused"
             raise EngineError(failure, exc.message, {"hostCode": exc.code, **exc.data}) from None
+        finally:
+            self.metrics.host_calls.labels(verb, outcome).observe(time.monotonic() - started)
+
+    def _nic_result(self, operation: str, code: int) -> None:
+        self.metrics.nic_results.labels(operation, str(code)).inc()
 
     async def answers(self, host: Host) -> bool:
         """True when the host's agent answers a ping."""
@@ -79,19 +92,42 @@ class HostCalls:
             return False
         return True
 
+    async def vm_statuses(self, host: Host) -> list[VmStatus]:
+        """Every VM the host runs, with its status and device hash (a monitoring poll)."""
+        return await self._call(
+            errors.HOST_NOT_RESPONDING, verbs.ALL_VM_STATS, self.agent.vm_statuses(host, self.poll_timeout)
+        )
+
+    async def vm_on_host(self, host: Host, vm_id: str) -> VmStats | None:
+        """The VM as the host runs it, NICs included; None when the host does not have it."""
+        call = self.agent.vm_full_list(host, [vm_id], self.poll_timeout)
+        found = await self._call(errors.HOST_NOT_RESPONDING, verbs.VM_FULL_LIST, call)
+        return next((stats for stats in found if stats.vm_id == vm_id), None)
+
     async def plug(self, host: Host, vm: Vm, nic: Nic) -> PlacedNic:
-        return await self._call(errors.ACTIVATE_NIC_FAILED, self.agent.hotplug_nic(host, vm.id, nic_spec(nic)))
+        call = self.agent.hotplug_nic(host, vm.id, nic_spec(nic))
+        try:
+            placed = await self._call(errors.ACTIVATE_NIC_FAILED, verbs.HOTPLUG_NIC, call)
+        except EngineError as exc:
+            self._nic_result("plug", int(str(exc.data.get("hostCode", -1))))
+            raise
+        self._nic_result("plug", 0)
+        return placed
 
     async def unplug(self, host: Host, vm: Vm, nic: Nic) -> bool:
         """Unplug; False when the host no longer had the NIC (for the caller: it is unplugged)."""
         ref = NicRef(alias=alias_of(nic), mac=None)
         try:
-            await self._call(errors.DEACTIVATE_NIC_FAILED, self.agent.hotunplug_nic(host, vm.id, ref))
+            await self._call(
+                errors.DEACTIVATE_NIC_FAILED, verbs.HOTUNPLUG_NIC, self.agent.hotunplug_nic(host, vm.id, ref)
+            )
         except EngineError as exc:
+            self._nic_result("unplug", int(str(exc.data.get("hostCode", -1))))
             if unplug_reason(exc.data) is not UnplugReason.NO_SUCH_DEVICE:
                 raise
             log.warning("VM %s: NIC %s was already gone from host %s", vm.name, nic.name, host.name)
             return False
+        self._nic_result("unplug", 0)
         return True
 
     async def start(self, host: Host, vm: Vm, nics: list[Nic]) -> VmStats:
@@ -99,18 +135,18 @@ class HostCalls:
         says the VM is down (a start whose answer was lost) is replaced, once."""
         spec = vm_spec(vm, nics)
         try:
-            return await self._call(errors.RUN_VM_FAILED, self.agent.create_vm(host, spec))
+            return await self._call(errors.RUN_VM_FAILED, verbs.CREATE, self.agent.create_vm(host, spec))
         except EngineError as exc:
             if exc.data.get("hostCode") != wire.VM_EXISTS.code:
                 raise
         log.warning("VM %s was still running on host %s although it was down here; restarting it", vm.name, host.name)
-        await self._call(errors.RUN_VM_FAILED, self.agent.destroy_vm(host, vm.id))
-        return await self._call(errors.RUN_VM_FAILED, self.agent.create_vm(host, spec))
+        await self._call(errors.RUN_VM_FAILED, verbs.DESTROY, self.agent.destroy_vm(host, vm.id))
+        return await self._call(errors.RUN_VM_FAILED, verbs.CREATE, self.agent.create_vm(host, spec))
 
     async def stop(self, host: Host, vm: Vm) -> bool:
         """Destroy the VM on its host; False when the host did not run it any more."""
         try:
-            await self._call(errors.STOP_VM_FAILED, self.agent.destroy_vm(host, vm.id))
+            await self._call(errors.STOP_VM_FAILED, verbs.DESTROY, self.agent.destroy_vm(host, vm.id))
         except EngineError as exc:
             if exc.data.get("hostCode") != wire.NO_VM.code:
                 raise

@@ -24,6 +24,7 @@ from engine.domain.model import AuditEntry, Cluster, DataCenter, Host, Network, 
 from engine.domain.rules import nic_action_refusals, vm_action_refusals
 from engine.domain.search import Search
 from engine.services.context import Context
+from shared_schema.answers import PlacedNic
 
 T = TypeVar("T")
 NIC_ACTIONS = ("activate", "deactivate", "edit", "remove")
@@ -52,6 +53,7 @@ class Caller:
 class VmView:
     vm: Vm
     disabled: dict[str, str]
+    unmanaged: tuple[PlacedNic, ...] = ()  # NICs its host reports that the engine does not manage
 
 
 @dataclass(frozen=True)
@@ -137,19 +139,24 @@ async def events(ctx: Context, vm_id: str | None = None) -> list[AuditEntry]:
     return await _read(ctx, lambda repo: repo.audit_entries(vm_id))
 
 
-def _vm_view(caller: Caller, vm: Vm) -> VmView:
-    return VmView(vm, caller.refusals(VM_ACTIONS) or vm_action_refusals(vm))
+async def _vm_views(repo: Repository, caller: Caller, found: list[Vm]) -> list[VmView]:
+    unmanaged = await repo.unmanaged_nics([vm.id for vm in found])
+    return [
+        VmView(vm, caller.refusals(VM_ACTIONS) or vm_action_refusals(vm), tuple(unmanaged.get(vm.id, ())))
+        for vm in found
+    ]
 
 
 async def vms(ctx: Context, caller: Caller, text: str | None = None) -> list[VmView]:
     query = _search(text, "VMs", VM_FIELDS)
     async with ctx.transaction() as repo:
-        return [_vm_view(caller, vm) for vm in await repo.vms(query)]
+        return await _vm_views(repo, caller, await repo.vms(query))
 
 
 async def vm(ctx: Context, caller: Caller, vm_id: str) -> VmView:
     async with ctx.transaction() as repo:
-        return _vm_view(caller, await repo.vm(vm_id))
+        (view,) = await _vm_views(repo, caller, [await repo.vm(vm_id)])
+        return view
 
 
 async def nics(ctx: Context, caller: Caller, vm_id: str, nic_id: str | None = None) -> list[NicView]:

@@ -1,0 +1,180 @@
+"""Host monitoring: the engine's view follows what really runs on its hosts.
+
+**Polling, VDSM-style.** Every ``monitor_interval`` the engine asks each host it watches for
+``Host.getAllVmStats`` — each VM's status and a hash of its devices — and fetches the devices
+(``Host.getVMFullList``) only of VMs whose hash or status moved, or that the database places on
+the host and the host no longer has.  Polling rather than an event stream: it needs nothing
+from the agent but answers, it notices a dead agent by itself (a missed poll), and it converges
+after any crash of either side without replaying events that may have been lost; the hash keeps
+it cheap for many hosts.
+
+**One engine per host.** A lease in PostgreSQL (``host_leases``) gives each host to one engine;
+an engine renews its leases every cycle and takes over hosts whose lease ran out, so when an
+engine dies another follows its hosts within ``lease_ttl`` + one cycle.
+
+**Never against a use case.** A VM's changes are computed and applied only under its row lock,
+taken with SKIP LOCKED: a VM whose plug, unplug, start or stop is in flight is skipped and looked
+at again next cycle, and what the host reports is read while holding the lock, so a report can
+never be older than the change it would undo.  The rules are :func:`engine.domain.reconcile.reconcile`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from engine.adapters.repository import Repository
+from engine.domain import reconcile as rules
+from engine.domain.errors import EngineError
+from engine.domain.model import DOWN, Host, Nic, Vm
+from engine.metrics import EngineMetrics
+from engine.services.context import Context
+from engine.settings import EngineSettings
+
+log = logging.getLogger(__name__)
+ENGINE_USER = "engine"
+# oVirt's audit log types for host status.
+HOST_NON_RESPONSIVE, HOST_UP = 12, 13
+
+
+@dataclass
+class HostWatch:
+    """What this engine remembers of a host between polls."""
+
+    missed: int = 0
+    last_answer: float | None = None  # time.monotonic() of the last poll answered
+    hashes: dict[str, str] = field(default_factory=dict)  # VM id -> device hash last reconciled
+
+
+class Monitor:
+    def __init__(self, ctx: Context, engine_id: str, settings: EngineSettings, metrics: EngineMetrics):
+        self.ctx = ctx
+        self.engine_id = engine_id
+        self.settings = settings
+        self.metrics = metrics
+        self.watches: dict[str, HostWatch] = {}
+        self._limit = asyncio.Semaphore(64)  # hosts polled at once
+
+    async def run(self) -> None:
+        """Cycle until cancelled; then hand the hosts back so another engine takes them at once."""
+        try:
+            while True:
+                started = time.monotonic()
+                try:
+                    await self.cycle()
+                except Exception:  # a database hiccup must not end monitoring
+                    log.exception("monitoring cycle failed")
+                self.metrics.monitor_cycle.observe(time.monotonic() - started)
+                await asyncio.sleep(max(0.0, self.settings.monitor_interval - (time.monotonic() - started)))
+        finally:
+            with contextlib.suppress(Exception):
+                async with self.ctx.transaction() as repo:
+                    await repo.release_hosts(self.engine_id)
+
+    async def cycle(self) -> None:
+        async with self.ctx.transaction() as repo:
+            hosts = await repo.claim_hosts(self.engine_id, self.settings.lease_ttl)
+        held = {h.id for h in hosts}
+        for gone in set(self.watches) - held:
+            del self.watches[gone]
+        self.metrics.watched.set(len(hosts))
+        await asyncio.gather(*(self._watch_one(h) for h in hosts))
+        await self._count()
+
+    async def _watch_one(self, host: Host) -> None:
+        async with self._limit:
+            try:
+                await self.watch(host)
+            except EngineError as exc:
+                log.warning("host %s: %s", host.name, exc.detail)
+
+    async def watch(self, host: Host) -> None:
+        """One poll of one host, and the reconciliation of what moved."""
+        state = self.watches.setdefault(host.id, HostWatch())
+        try:
+            statuses = await self.ctx.hosts.vm_statuses(host)
+        except EngineError:
+            state.missed += 1
+            if state.missed >= self.settings.missed_polls and host.status == "up":
+                why = f"Host {host.name} is not responding ({state.missed} polls unanswered)."
+                await self._host_status(host, "non_responsive", "warning", why)
+            self._age(host, state)
+            return
+        state.missed, state.last_answer = 0, time.monotonic()
+        self._age(host, state)
+        if host.status == "non_responsive":
+            await self._host_status(host, "up", "normal", f"Host {host.name} is responding again; its status is up.")
+        reported = {s.vm_id: s for s in statuses}
+        async with self.ctx.transaction() as repo:
+            await repo.host_seen(host.id)
+            vms = await repo.vms_to_watch(host.id, list(reported))
+        for vm in vms:
+            seen = reported.get(vm.id)
+            if seen is None:
+                moved = vm.host_id == host.id and vm.status != DOWN
+            else:
+                status = rules.STATUS_OF.get(seen.status, DOWN)
+                moved = (status, host.id) != (vm.status, vm.host_id) or seen.device_hash != state.hashes.get(vm.id)
+            if moved:
+                await self.reconcile_vm(host, vm.id, state)
+        state.hashes = {vm_id: h for vm_id, h in state.hashes.items() if vm_id in reported}
+
+    async def reconcile_vm(self, host: Host, vm_id: str, state: HostWatch) -> rules.Changes | None:
+        """Bring one VM's rows to what ``host`` reports; None when a use case holds the VM now."""
+        async with self.ctx.transaction() as repo:
+            vm = await repo.vm_unless_locked(vm_id)
+            if vm is None:
+                return None  # a plug, unplug, start or stop is in flight: next cycle
+            if vm.status != DOWN and vm.host_id not in (None, host.id):
+                log.warning("VM %s runs on host %s by the database but host %s reports it", vm.name, vm.host_id,
+                            host.name)  # fmt: skip
+                return None
+            reported = await self.ctx.hosts.vm_on_host(host, vm.id)  # under the lock: never older than a change
+            nics = await repo.nics(vm.id)
+            foreign = (await repo.unmanaged_nics([vm.id])).get(vm.id, [])
+            known = {rules.foreign_key(n.alias, n.mac) for n in foreign}
+            changes = rules.reconcile(vm, host.id, host.name, nics, reported, known)
+            if changes.vm is not None:
+                await repo.set_vm_status(vm.id, changes.vm.status, changes.vm.host_id)
+                await self._audit(repo, changes.vm.audit, vm, None, host)
+            for change in changes.nics:
+                await repo.set_device(change.nic)
+                if change.audit is not None:
+                    await self._audit(repo, change.audit, vm, change.nic, host)
+            if changes.foreign is not None:
+                await repo.set_unmanaged_nics(vm.id, changes.foreign.nics)
+                for nic in changes.foreign.new:
+                    await self._audit(repo, rules.unmanaged_audit(vm, host.name, nic), vm, None, host)
+        if reported is not None:
+            state.hashes[vm.id] = reported.device_hash
+        for kind in changes.kinds():
+            self.metrics.reconciled.labels(kind).inc()
+        if changes.kinds():
+            log.info("VM %s follows host %s: %s", vm.name, host.name, ", ".join(changes.kinds()))
+        return changes
+
+    @staticmethod
+    async def _audit(repo: Repository, audit: rules.Audit, vm: Vm, nic: Nic | None, host: Host) -> None:
+        await repo.audit(audit.log_type, audit.severity, audit.message, ENGINE_USER, vm, nic, host)
+
+    async def _host_status(self, host: Host, status: str, severity: str, message: str) -> None:
+        async with self.ctx.transaction() as repo:
+            await repo.set_host_status(host, status)
+            await repo.audit(HOST_UP if status == "up" else HOST_NON_RESPONSIVE, severity, message, ENGINE_USER,
+                             host=host)  # fmt: skip
+        log.warning("%s", message)
+
+    def _age(self, host: Host, state: HostWatch) -> None:
+        if state.last_answer is not None:
+            self.metrics.host_age.labels(host.name).set(time.monotonic() - state.last_answer)
+
+    async def _count(self) -> None:
+        async with self.ctx.transaction() as repo:
+            hosts, vms = await repo.counts("hosts"), await repo.counts("vms")
+        for gauge, counted in ((self.metrics.hosts, hosts), (self.metrics.vms, vms)):
+            gauge.clear()
+            for status, n in counted.items():
+                gauge.labels(status).set(n)
