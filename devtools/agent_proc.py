@@ -51,13 +51,13 @@ class AgentClient:
 
 
 @asynccontextmanager
-async def run_agent(log_dir: Path, **settings: str) -> AsyncIterator[AgentClient]:
-    """An agent on a free loopback port; ``settings`` become VDSM_AGENT_* variables."""
+async def run_agent(log_dir: Path, port: int | None = None, **settings: str) -> AsyncIterator[AgentClient]:
+    """An agent on a loopback port (a free one unless given); ``settings`` become VDSM_AGENT_* variables."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     env = {**os.environ, **{f"VDSM_AGENT_{k.upper()}": v for k, v in settings.items()}}
     log = log_dir / f"agent-{port}.log"
-    with log.open("wb") as out:
+    with log.open("ab") as out:  # appended: an agent restarted on its port keeps one log
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "vdsm_agent", "--listen", f"127.0.0.1:{port}", stderr=out, env=env
         )

@@ -23,6 +23,7 @@ class EngineClient:
     base: str  # http://127.0.0.1:PORT
     session: aiohttp.ClientSession
     token: str = ""
+    pid: int = 0  # the engine process, when this client started it
 
     async def login(self, username: str = "admin@internal", password: str = "") -> str:
         form = {"grant_type": "password", "scope": "ovirt-app-api", "username": username, "password": password}
@@ -70,7 +71,7 @@ async def run_engine(log_dir: Path, database_url: str, password: str, **settings
             stderr=out, env=env,
         )  # fmt: skip
     async with aiohttp.ClientSession() as session:
-        client = EngineClient(f"http://127.0.0.1:{port}", session)
+        client = EngineClient(f"http://127.0.0.1:{port}", session, pid=proc.pid)
         try:
             for _ in range(150):
                 try:

@@ -228,3 +228,33 @@ async def test_an_unplug_shows_progress_while_the_guest_decides_then_the_failure
         finally:
             with contextlib.suppress(libvirt.libvirtError):
                 libvirt_conn.lookupByUUIDString(vm["id"]).destroy()
+
+
+async def test_a_nic_unplugged_behind_the_engines_back_and_the_hosts_show_without_reload(
+    page: Page, engine_setup: EngineSetup, web_vm: dict[str, Any], libvirt_conn: libvirt.virConnect
+) -> None:
+    await login(page)
+    hosts = page.locator("#hosts tr[data-host]")
+    await expect(hosts.filter(has_text="this-host").locator(".host-status")).to_have_text("up")
+    await open_vm(page)
+    await new_nic(page, "behind")
+    nic = row(page, "behind")
+    await expect(nic.locator(".status-text")).to_have_text("Plugged")
+    mac = (await nic.locator(".nic-mac").inner_text()).strip()
+    await asyncio.to_thread(guest.wait_for_console, web_vm["console"], mac, 30.0)
+    # virsh, not the page: monitoring notices, and the page shows it without a reload.
+    vm_id = web_vm["vm"]["id"]
+    await asyncio.to_thread(subprocess_detach, vm_id, mac)
+    await expect(nic.locator(".status-text")).to_have_text("Unplugged", timeout=15_000)
+    await expect(page.locator("#events .event-text").first).to_contain_text("was unplugged on host this-host")
+
+
+def subprocess_detach(vm_id: str, mac: str) -> None:
+    import subprocess
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".xml") as xml:
+        xml.write(f"<interface type='bridge'><mac address='{mac}'/></interface>")
+        xml.flush()
+        subprocess.run(["virsh", "-c", "qemu:///system", "detach-device", vm_id, xml.name, "--live"], check=True,
+                       capture_output=True)  # fmt: skip

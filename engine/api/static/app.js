@@ -11,11 +11,11 @@ const state = {
   token: sessionStorage.getItem("hotplug-token") || "",
   user: "", role: "",
   vms: [], clusters: {}, hosts: {}, profiles: {}, networks: {},
-  vmId: null, nics: [], nicId: null,
+  vmId: null, nics: [], nicId: null, events: [],
   pending: {},   // nic id -> what is in progress ("Plugging", "Unplugging")
   failed: {},    // nic id -> {reason, plugged}: the engine's reason, and the state it left
   dialog: null,  // {mode: "new" | "edit", nic}
-  shown: { vms: "", nics: "" },
+  shown: { vms: "", nics: "", hosts: "", events: "", unmanaged: "" },
   polls: 0,
 };
 
@@ -84,9 +84,12 @@ async function refresh() {
   if (!state.token) return;
   // Networks, profiles and hosts change rarely: reread them every fifth refresh.
   if (state.polls++ % 5 === 0) await refreshInventory();
+  // Hosts change status as monitoring sees them: reread them every second refresh.
+  if (state.polls % 2 === 0) state.hosts = byId((await api("GET", "/hosts")).host);
   state.vms = (await api("GET", "/vms")).vm;
   if (state.vmId && !state.vms.some((v) => v.id === state.vmId)) state.vmId = null;
   state.nics = state.vmId ? (await api("GET", `/vms/${state.vmId}/nics`)).nic : [];
+  state.events = state.vmId ? (await api("GET", `/events?vm=${state.vmId}`)).event.slice(0, 10) : [];
   if (state.nicId && !state.nics.some((n) => n.id === state.nicId)) state.nicId = null;
   render();
 }
@@ -127,6 +130,11 @@ function render() {
           <button type="button" class="vm-stop" ${off.stop ? "disabled" : ""} title="${esc(off.stop || "Stop the VM")}">Stop</button></td></tr>`;
   }).join("");
   if (vmRows !== state.shown.vms) { $("vms").tBodies[0].innerHTML = vmRows; state.shown.vms = vmRows; }
+  const hostRows = Object.values(state.hosts).map((h) => `<tr data-host="${h.id}">
+      <td>${esc(h.name)}</td><td>${esc(`${h.address}:${h.port}`)}</td>
+      <td class="host-status state-${esc(h.status)}">${esc(h.status.replace("_", " "))}</td>
+      <td>${esc(h.last_seen ? new Date(h.last_seen).toLocaleTimeString() : "never")}</td></tr>`).join("");
+  if (hostRows !== state.shown.hosts) { $("hosts").tBodies[0].innerHTML = hostRows; state.shown.hosts = hostRows; }
 
   const current = vm();
   $("nics-panel").hidden = !current;
@@ -147,6 +155,14 @@ function render() {
       <td class="nic-pci">${esc(pci(n.address))}</td><td>${n.linked ? "Up" : "Down"}</td></tr>`;
   }).join("");
   if (nicRows !== state.shown.nics) { $("nics").tBodies[0].innerHTML = nicRows; state.shown.nics = nicRows; }
+  const unmanaged = ((current.unmanaged_nics || {}).unmanaged_nic || []).map((u) =>
+    `<li>MAC ${esc(u.mac.address)}, alias ${esc(u.alias || "(none)")}${u.address ? `, PCI ${esc(pci(u.address))}` : ""}</li>`).join("");
+  $("unmanaged").hidden = !unmanaged;
+  if (unmanaged !== state.shown.unmanaged) { $("unmanaged-list").innerHTML = unmanaged; state.shown.unmanaged = unmanaged; }
+  const events = state.events.map((e) => `<li class="event severity-${esc(e.severity)}">
+      <time datetime="${esc(e.time)}">${esc(new Date(e.time).toLocaleTimeString())}</time>
+      <span class="event-text">${esc(e.description)}</span></li>`).join("");
+  if (events !== state.shown.events) { $("events").innerHTML = events; state.shown.events = events; }
   renderToolbar();
 }
 
