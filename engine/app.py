@@ -30,7 +30,7 @@ from engine.api.formats import MAX_BODY
 from engine.api.keys import CONTEXT, METRICS, SETTINGS
 from engine.api.paths import HEALTH, LOGOUT_PATH, METRICS_PATH, OPENAPI, PREFIXES, TOKEN_PATH
 from engine.metrics import EngineMetrics
-from engine.services import views
+from engine.services import sessions, views
 from engine.services.context import Context
 from engine.services.hosts_calls import HostCalls
 from engine.services.monitoring import Monitor
@@ -46,6 +46,7 @@ def _resources(make_agent: Callable[[EngineSettings], Agent]) -> Callable[[web.A
                 await migrations.apply(conn, migrations.packaged())
             agent = make_agent(settings)
             app[CONTEXT] = ctx = Context(pool, HostCalls(agent, settings.poll_timeout, app[METRICS]))
+            await sessions.sync_users(ctx, settings)
             engine_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
             monitor = asyncio.create_task(Monitor(ctx, engine_id, settings, app[METRICS]).run(), name="monitor")
             yield

@@ -17,6 +17,11 @@ class EngineSettings:
     admin_password: str = ""  # admin@internal; the engine refuses to start without one
     readonly_password: str = ""  # readonly@internal; '' = no such user
     token_ttl: int = 8 * 3600  # seconds an API token stays valid
+    # Failed logins: past login_attempts in login_window seconds, the user name and the client
+    # address are locked for 1 s, 2 s, 4 s ... up to login_lock_max seconds (429, Retry-After).
+    login_attempts: int = 5
+    login_window: float = 900.0
+    login_lock_max: float = 300.0
     # Seconds to wait for a host's answer; keep it above the agents' unplug_timeout (30 s).
     host_timeout: float = 45.0
     # Host monitoring: a poll of every host this often; a host that misses this many polls in a

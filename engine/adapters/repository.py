@@ -507,6 +507,50 @@ class Repository:
             token, user, role, expires_at,
         )  # fmt: skip
 
+    async def user(self, name: str) -> tuple[str, str] | None:
+        """(role, password hash) of an API user."""
+        row = await self.conn.fetchrow("SELECT role, password_hash FROM api_users WHERE name = $1", name)
+        return (row["role"], row["password_hash"]) if row else None
+
+    async def user_hash(self, name: str) -> str | None:
+        found = await self.user(name)
+        return found[1] if found else None
+
+    async def set_user(self, name: str, role: str, password_hash: str) -> None:
+        await self.conn.execute(
+            """INSERT INTO api_users (name, role, password_hash) VALUES ($1, $2, $3)
+               ON CONFLICT (name) DO UPDATE SET role = EXCLUDED.role, password_hash = EXCLUDED.password_hash""",
+            name, role, password_hash,
+        )  # fmt: skip
+
+    async def delete_user(self, name: str) -> None:
+        await self.conn.execute("DELETE FROM api_users WHERE name = $1", name)
+        await self.conn.execute("DELETE FROM api_sessions WHERE user_name = $1", name)
+
+    async def locked_until(self, keys: list[str]) -> list[datetime | None]:
+        rows = await self.conn.fetch("SELECT locked_until FROM login_failures WHERE key = ANY($1)", keys)
+        return [r["locked_until"] for r in rows]
+
+    async def count_failure(self, key: str, window_seconds: float) -> int:
+        """One more failed login for ``key``; the count within the window, this one included."""
+        count: int = await self.conn.fetchval(
+            """INSERT INTO login_failures (key, failures, window_start) VALUES ($1, 1, now())
+               ON CONFLICT (key) DO UPDATE SET
+                   failures = CASE WHEN login_failures.window_start < now() - make_interval(secs => $2)
+                                   THEN 1 ELSE login_failures.failures + 1 END,
+                   window_start = CASE WHEN login_failures.window_start < now() - make_interval(secs => $2)
+                                       THEN now() ELSE login_failures.window_start END
+               RETURNING failures""",
+            key, window_seconds,
+        )  # fmt: skip
+        return count
+
+    async def lock(self, key: str, until: datetime) -> None:
+        await self.conn.execute("UPDATE login_failures SET locked_until = $2 WHERE key = $1", key, until)
+
+    async def clear_failures(self, keys: list[str]) -> None:
+        await self.conn.execute("DELETE FROM login_failures WHERE key = ANY($1)", keys)
+
     async def delete_session(self, token: str) -> None:
         await self.conn.execute("DELETE FROM api_sessions WHERE token = $1", token)
 

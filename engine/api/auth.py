@@ -48,7 +48,13 @@ async def token(request: web.Request) -> web.Response:
     if form.get("grant_type") != "password":
         return _oauth_error(400, "unsupported_grant_type", "only grant_type=password is supported")
     username, password = str(form.get("username", "")), str(form.get("password", ""))
-    session = await sessions.log_in(request.app[CONTEXT], request.app[SETTINGS], username, password)
+    client = request.remote or "unknown"
+    session = await sessions.log_in(request.app[CONTEXT], request.app[SETTINGS], username, password, client)
+    if isinstance(session, sessions.Throttled):
+        answer = _oauth_error(429, "access_denied",
+                              f"Too many failed logins: try again in {session.retry_after} s")  # fmt: skip
+        answer.headers["Retry-After"] = str(session.retry_after)
+        return answer
     if session is None:
         return _oauth_error(401, "access_denied", "Cannot authenticate user: wrong username or password")
     return web.json_response(

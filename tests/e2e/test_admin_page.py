@@ -258,3 +258,29 @@ def subprocess_detach(vm_id: str, mac: str) -> None:
         xml.flush()
         subprocess.run(["virsh", "-c", "qemu:///system", "detach-device", vm_id, xml.name, "--live"], check=True,
                        capture_output=True)  # fmt: skip
+
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+async def test_hostile_names_show_as_text_and_the_page_forbids_inline_script(
+    page: Page, engine_setup: EngineSetup
+) -> None:
+    api, s = engine_setup.api, engine_setup
+    vm = await api.ok("POST", "/vms", {"name": HOSTILE, "cluster": {"id": s.cluster_id}, "os": {"type": "rhel_6x64"}})
+    try:
+        await api.ok("POST", f"/vms/{vm['id']}/nics", {"name": HOSTILE, "vnic_profile": {"id": s.profile_id},
+                                                        "plugged": False})  # fmt: skip
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: dialogs.append(d.message))
+        response = await page.goto("/")
+        assert response is not None
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy and "unsafe-inline" not in policy
+        await login(page)
+        await open_vm(page, HOSTILE)
+        await expect(row(page, HOSTILE).locator(".nic-name")).to_have_text(HOSTILE)
+        assert await page.locator("#vms img, #nics img").count() == 0
+        assert dialogs == []
+    finally:
+        await api.ok("DELETE", f"/vms/{vm['id']}")

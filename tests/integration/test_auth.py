@@ -117,3 +117,44 @@ async def test_a_duplicate_mac_is_refused_with_its_reason(database_url: str, out
         assert (status, fault["code"]) == (409, "MAC_ADDRESS_IN_USE")
         assert "MAC address" in fault["detail"] and "already used" in fault["detail"]
         assert (await api.ok("GET", f"/vms/{vms[1]['id']}/nics"))["nic"] == []
+
+
+async def test_guessing_passwords_slows_down_and_the_right_user_still_gets_in(
+    database_url: str, output_dir: Path
+) -> None:
+    async with run_engine(output_dir / "integration", database_url, "s3cret", login_attempts="3") as api:
+        form = {"grant_type": "password", "scope": "ovirt-app-api", "username": "admin@internal"}
+        answers = []
+        for guess in range(5):
+            async with api.session.post(api.base + TOKEN_PATH, data={**form, "password": f"guess{guess}"}) as resp:
+                answers.append((resp.status, resp.headers.get("Retry-After")))
+        assert [status for status, _ in answers[:3]] == [401, 401, 401]
+        assert answers[3][0] == 429 and int(answers[3][1] or 0) >= 1  # locked: the password is not even tried
+        async with api.session.post(api.base + TOKEN_PATH, data={**form, "password": "s3cret"}) as resp:
+            assert resp.status == 429  # the right password waits too ...
+            wait = int(resp.headers["Retry-After"])
+            assert "try again in" in (await resp.json())["error_description"]
+        await asyncio.sleep(wait + 0.2)
+        async with api.session.post(api.base + TOKEN_PATH, data={**form, "password": "s3cret"}) as resp:
+            assert resp.status == 200  # ... and then gets in
+            assert (await resp.json())["access_token"]
+
+
+async def test_the_database_keeps_no_password_and_no_token(database_url: str, output_dir: Path) -> None:
+    import asyncpg
+
+    async with run_engine(output_dir / "integration", database_url, "s3cret-pw", readonly_password="peek-pw",
+                          token_ttl="2") as api:  # fmt: skip
+        conn = await asyncpg.connect(database_url)
+        try:
+            users = {r["name"]: r["password_hash"] for r in await conn.fetch("SELECT * FROM api_users")}
+            tokens = [r["token"] for r in await conn.fetch("SELECT token FROM api_sessions")]
+        finally:
+            await conn.close()
+        assert set(users) == {"admin@internal", "readonly@internal"}
+        assert all(h.startswith("scrypt$") and "pw" not in h for h in users.values())
+        assert tokens and api.token not in tokens
+        await api.ok("GET", "/vms")
+        await asyncio.sleep(2.5)  # token_ttl = 2 s
+        status, fault = await api.request("GET", "/vms")
+        assert status == 401 and "log in again" in fault["detail"]
