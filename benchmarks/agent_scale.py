@@ -73,11 +73,15 @@ async def main(vms: int, nics: int, concurrency: int) -> None:
         unplugs = [unplug(vm_ids[v], n) for n in range(nics) for v in range(vms)]
         print(f"simulated hypervisor: {vms} VMs x {nics} NICs, {concurrency} calls in flight")
         _report("VM.hotplugNic", *await _timed_all(plugs, concurrency))
-        stats = await agent.ok("Host.getAllVmStats")
-        assert sum(len(vm["nics"]) for vm in stats) == vms * nics
+        full = await agent.ok("Host.getVMFullList")
+        assert sum(len(vm["nics"]) for vm in full) == vms * nics
+        # Monitoring's poll: every VM's status and device hash, one call after another.
+        polls = [lambda: agent.ok("Host.getAllVmStats") for _ in range(20)]
+        _report("getAllVmStats", *await _timed_all(polls, 1))
+        _report("getVMFullList", *await _timed_all([lambda: agent.ok("Host.getVMFullList")] * 5, 1))
         _report("VM.hotunplugNic", *await _timed_all(unplugs, concurrency))
-        stats = await agent.ok("Host.getAllVmStats")
-        assert sum(len(vm["nics"]) for vm in stats) == 0
+        full = await agent.ok("Host.getVMFullList")
+        assert sum(len(vm["nics"]) for vm in full) == 0
         print(f"  agent peak RSS   {_peak_rss_mib(agent):.0f} MiB")
 
 

@@ -69,6 +69,12 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if settings.unplug_retry_interval <= 5:
+        log.warning(
+            "unplug_retry_interval is %g s: on PCIe (q35) machines a second unplug request within 5 s "
+            "cancels the one in progress",
+            settings.unplug_retry_interval,
+        )
     try:
         asyncio.run(serve(settings))
     except OSError as exc:

@@ -1,45 +1,68 @@
-"""Wire the agent: an aiohttp application serving JSON-RPC at ``POST /jsonrpc``.
+"""Wire the agent: an aiohttp application serving JSON-RPC at ``POST /jsonrpc`` and Prometheus
+metrics at ``GET /metrics``.
 
 The hypervisor connection and the services live in ``cleanup_ctx``: opened when the
-application starts, closed when it stops; nothing is created at import time.
+application starts, closed when it stops; nothing is created at import time.  At start, port
+mirroring is restored from the running domains' metadata before the agent serves, and then
+reconciled every ``mirror_sync_interval`` seconds in the background.  Each application has its
+own metrics registry.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from vdsm_agent import rpc
 from vdsm_agent.hypervisor import Hypervisor, LibvirtHypervisor
-from vdsm_agent.mirroring import PortMirror
+from vdsm_agent.metrics import CONTENT_TYPE, Metrics
+from vdsm_agent.mirroring import HostNet, PortMirror
 from vdsm_agent.nics import NicService
 from vdsm_agent.settings import AgentSettings
 from vdsm_agent.vms import VmService
 
+log = logging.getLogger(__name__)
+
 SETTINGS = web.AppKey("settings", AgentSettings)
+METRICS = web.AppKey("metrics", Metrics)
 SERVICES = web.AppKey("services", rpc.Services)
 METHODS = web.AppKey("methods", dict)
 
 
-def _hypervisor(settings: AgentSettings) -> Hypervisor:
+def _hypervisor(settings: AgentSettings) -> tuple[Hypervisor, HostNet | None]:
+    """The hypervisor, and the host side port mirroring works on (None: the real one)."""
     if settings.hypervisor == "simulated":
-        from vdsm_agent.simulated import SimulatedHypervisor
+        from vdsm_agent.simulated import SimulatedHostNet, SimulatedHypervisor
 
-        return SimulatedHypervisor()
-    return LibvirtHypervisor(settings.libvirt_uri)
+        simulated = SimulatedHypervisor()
+        return simulated, SimulatedHostNet(simulated)  # never touches the host's tc
+    return LibvirtHypervisor(settings.libvirt_uri), None
 
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    hypervisor = _hypervisor(settings)
-    mirror = PortMirror()
-    nics = NicService(hypervisor, mirror, settings.unplug_timeout)
+    metrics = app[METRICS]
+    hypervisor, host_net = _hypervisor(settings)
+    mirror = PortMirror(hypervisor, host_net)
+    nics = NicService(hypervisor, mirror, settings.unplug_timeout, settings.unplug_retry_interval, metrics)
     await hypervisor.open(nics.on_device_event)
-    services = rpc.Services(hypervisor, nics, VmService(hypervisor, nics, mirror))
+    try:
+        await mirror.restore(await hypervisor.domains())
+    except Exception:  # the agent must serve even so: unplugs and stats do not need mirroring
+        log.exception("restoring port mirroring failed")
+    syncing = asyncio.get_running_loop().create_task(mirror.run(settings.mirror_sync_interval))
+    services = rpc.Services(hypervisor, nics, VmService(hypervisor, nics, mirror, metrics), metrics)
     app[SERVICES] = services
     app[METHODS] = rpc.methods(services)
     yield
+    syncing.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await syncing
+    await nics.close()
     await hypervisor.close()
 
 
@@ -50,9 +73,15 @@ async def jsonrpc(request: web.Request) -> web.Response:
     return web.Response(text=answer, content_type="application/json")
 
 
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[METRICS].render(), headers={"Content-Type": CONTENT_TYPE})
+
+
 def create_app(settings: AgentSettings) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
     app.cleanup_ctx.append(_services)
     app.router.add_post("/jsonrpc", jsonrpc)
+    app.router.add_get("/metrics", metrics)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ def host_interfaces() -> dict[str, list[str]]:
 
 async def capabilities(hypervisor: Hypervisor) -> dict[str, Any]:
     versions = await hypervisor.versions()
-    interfaces = host_interfaces()
+    interfaces = await asyncio.to_thread(host_interfaces)
     return {
         "libvirtVersion": versions["libvirt"],
         "qemuVersion": versions["qemu"],

@@ -6,6 +6,9 @@ implementation is registered from the event loop itself, as it binds to the loop
 registered from; device events (DEVICE_REMOVED, DEVICE_REMOVAL_FAILED) arrive in that loop
 through it and are handed to one listener.  ``vdsm_agent.simulated`` is the other
 implementation, for scale benchmarks only.
+
+Nothing here caches a domain: every ``domain()`` / ``domains()`` reads the live XML again, so a
+device change made by anyone (a late DEVICE_REMOVED, ``virsh attach-device``) shows at once.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
+
+from shared_schema.answers import VM_DOWN, VM_PAUSED, VM_POWERING_DOWN, VM_UNKNOWN, VM_UP
 
 T = TypeVar("T")
 
@@ -40,8 +45,8 @@ class NoSuchDomain(HypervisorError):
 class Domain:
     vm_id: str
     name: str
-    status: str  # VDSM's words: Up, Paused, Down, ...
-    xml: str  # the live XML
+    status: str  # VDSM's words: VM_UP, VM_PAUSED, VM_DOWN, ... (shared_schema.answers)
+    xml: str  # the live XML (with the domain's <metadata>)
 
 
 class Hypervisor(Protocol):
@@ -56,6 +61,10 @@ class Hypervisor(Protocol):
     async def attach(self, vm_id: str, xml: str) -> None: ...
     async def detach(self, vm_id: str, alias: str) -> None:
         """Ask for removal and return; the removal itself arrives through the listener."""
+        ...
+
+    async def set_metadata(self, vm_id: str, uri: str, key: str, xml: str | None) -> None:
+        """Set (or with None remove) the running domain's metadata element of namespace ``uri``."""
         ...
 
 
@@ -126,31 +135,40 @@ class LibvirtHypervisor:
         networks = await self._call(self._conn.listAllNetworks, 0)
         return sorted(n.name() for n in networks)
 
-    def _describe(self, dom: Any) -> Domain:
+    @staticmethod
+    def _describe(dom: Any) -> Domain:
         import libvirt
 
-        state = dom.state()[0]
         status = {
-            libvirt.VIR_DOMAIN_RUNNING: "Up",
-            libvirt.VIR_DOMAIN_PAUSED: "Paused",
-            libvirt.VIR_DOMAIN_SHUTDOWN: "Powering down",
-            libvirt.VIR_DOMAIN_SHUTOFF: "Down",
-            libvirt.VIR_DOMAIN_CRASHED: "Down",
-        }.get(state, "Unknown")
+            libvirt.VIR_DOMAIN_RUNNING: VM_UP,
+            libvirt.VIR_DOMAIN_BLOCKED: VM_UP,  # running, waiting on a resource
+            libvirt.VIR_DOMAIN_PAUSED: VM_PAUSED,
+            libvirt.VIR_DOMAIN_PMSUSPENDED: VM_PAUSED,
+            libvirt.VIR_DOMAIN_SHUTDOWN: VM_POWERING_DOWN,
+            libvirt.VIR_DOMAIN_SHUTOFF: VM_DOWN,
+            libvirt.VIR_DOMAIN_CRASHED: VM_DOWN,
+        }.get(dom.state()[0], VM_UNKNOWN)
         return Domain(dom.UUIDString(), dom.name(), status, dom.XMLDesc(0))
 
     async def _lookup(self, vm_id: str) -> Any:
         return await self._call(self._conn.lookupByUUIDString, vm_id)
 
-    async def domains(self) -> list[Domain]:
-        found = await self._call(self._conn.listAllDomains, 0)
+    def _describe_all(self) -> list[Domain]:
+        """Every domain with its live XML: one listing and one XMLDesc per domain, in one thread."""
+        import libvirt
+
         described = []
-        for dom in found:
+        for dom in self._conn.listAllDomains(0):
             try:
-                described.append(await self._call(self._describe, dom))
-            except NoSuchDomain:
-                continue  # went away while we looked
+                described.append(self._describe(dom))
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != VIR_ERR_NO_DOMAIN:
+                    raise
+                # went away while we looked
         return described
+
+    async def domains(self) -> list[Domain]:
+        return await self._call(self._describe_all)
 
     async def domain(self, vm_id: str) -> Domain:
         return await self._call(self._describe, await self._lookup(vm_id))
@@ -173,3 +191,11 @@ class LibvirtHypervisor:
 
         dom = await self._lookup(vm_id)
         await self._call(dom.detachDeviceAlias, alias, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+
+    async def set_metadata(self, vm_id: str, uri: str, key: str, xml: str | None) -> None:
+        import libvirt
+
+        dom = await self._lookup(vm_id)
+        await self._call(
+            dom.setMetadata, libvirt.VIR_DOMAIN_METADATA_ELEMENT, xml, key, uri, libvirt.VIR_DOMAIN_AFFECT_LIVE
+        )

@@ -51,8 +51,8 @@ def _address(element: etree._Element | None) -> PciAddress | None:
     return PciAddress(*(int(element.get(k, "0"), 16) for k in ("domain", "bus", "slot", "function")))
 
 
-def _attr(parent: etree._Element, child: str, name: str, default: str = "") -> str:
-    element = parent.find(child)
+def _attr(children: dict[str, etree._Element], child: str, name: str, default: str = "") -> str:
+    element = children.get(child)
     return default if element is None else str(element.get(name, default))
 
 
@@ -60,21 +60,27 @@ def parse_nics(domain_xml: str | bytes) -> list[LiveNic]:
     root = etree.fromstring(domain_xml.encode() if isinstance(domain_xml, str) else domain_xml)
     nics = []
     for iface in root.iterfind("devices/interface"):
+        # One pass over the interface's children (the first of each tag, as find() would give):
+        # monitoring reads every NIC of every VM on each poll.
+        children: dict[str, etree._Element] = {}
+        for child in iface:
+            if isinstance(child.tag, str):
+                children.setdefault(child.tag, child)
         network = ""
-        source = iface.find("source")
+        source = children.get("source")
         if source is not None:
             network = source.get("bridge") or source.get("network") or source.get("dev") or ""
-        boot = _attr(iface, "boot", "order")
+        boot = _attr(children, "boot", "order")
         nics.append(
             LiveNic(
-                alias=_attr(iface, "alias", "name"),
-                mac=_attr(iface, "mac", "address"),
+                alias=_attr(children, "alias", "name"),
+                mac=_attr(children, "mac", "address"),
                 interface_type=iface.get("type", ""),
-                model=_attr(iface, "model", "type"),
+                model=_attr(children, "model", "type"),
                 network=network,
-                address=_address(iface.find("address")),
-                tap=_attr(iface, "target", "dev"),
-                link_state=_attr(iface, "link", "state", "up"),
+                address=_address(children.get("address")),
+                tap=_attr(children, "target", "dev"),
+                link_state=_attr(children, "link", "state", "up"),
                 boot_order=int(boot) if boot else None,
             )
         )

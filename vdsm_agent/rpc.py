@@ -4,24 +4,28 @@ Each method validates its params with ``shared_schema`` and calls one service; t
 answer with :mod:`shared_schema.answers` types, turned into their wire form (``to_params``)
 here and nowhere else.  A :class:`WireError` becomes a JSON-RPC error with VDSM's code;
 anything else is logged with its traceback and answered as code 16 "Unexpected exception",
-so a caller never sees a traceback.
+so a caller never sees a traceback.  Every call is timed into the latency histogram by verb,
+and hotplugNic / hotunplugNic outcomes are counted by code (0 for success).
 """
 
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from jsonrpcserver import Error, Result, Success, async_dispatch
 
-from shared_schema import errors
-from shared_schema.errors import WireError
+from shared_schema import errors, verbs
+from shared_schema.errors import ParamError, WireError
 from shared_schema.nic import NicRef, NicSpec, parse_vm_id
 from shared_schema.vm import VmSpec
 from vdsm_agent import host
 from vdsm_agent.hypervisor import Hypervisor
+from vdsm_agent.metrics import Metrics
 from vdsm_agent.nics import NicService
 from vdsm_agent.vms import VmService
 
@@ -35,70 +39,108 @@ class Services:
     hypervisor: Hypervisor
     nics: NicService
     vms: VmService
+    metrics: Metrics
 
 
-async def _answer(name: str, work: Awaitable[Any]) -> Result:
+def parse_vm_list(value: Any) -> list[str] | None:
+    """Host.getVMFullList's ``vmList``: absent or null for every VM, else a list of VM UUIDs."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ParamError.invalid("vmList", f"expected a list of VM ids, got {value!r}")
+    ids = []
+    for i, entry in enumerate(value):
+        try:
+            if not isinstance(entry, str):
+                raise ValueError(entry)
+            ids.append(str(uuid.UUID(entry)))
+        except ValueError:
+            raise ParamError.invalid(f"vmList[{i}]", f"expected a UUID, got {entry!r}") from None
+    return ids
+
+
+async def _answer(verb: str, work: Awaitable[Any], metrics: Metrics, *, count: bool = False) -> Result:
+    """Run ``work`` and answer its result or its error; timed under ``verb``, and with ``count``
+    its outcome counted by code (0 for success)."""
+    start = time.perf_counter()
+    code = 0
     try:
         return Success(await work)
     except WireError as exc:
+        code = exc.error.code
         if not exc.error.expected:
-            log.error("%s failed: %s", name, exc.message)
+            log.error("%s failed: %s", verb, exc.message)
         else:
-            log.info("%s refused: %s", name, exc.message)
+            log.info("%s refused: %s", verb, exc.message)
         return Error(exc.error.code, exc.message, exc.data or None)
     except Exception as exc:
-        log.exception("%s failed unexpectedly", name)
+        code = errors.UNEXPECTED.code
+        log.exception("%s failed unexpectedly", verb)
         return Error(errors.UNEXPECTED.code, f"{errors.UNEXPECTED.message}: {exc}")
+    finally:
+        metrics.request_duration.labels(verb).observe(time.perf_counter() - start)
+        if count:
+            metrics.nic_results.labels(verb, str(code)).inc()
 
 
 def methods(services: Services) -> dict[str, Method]:
-    nics, vms = services.nics, services.vms
+    nics, vms, metrics = services.nics, services.vms, services.metrics
 
     async def ping() -> Result:
-        return Success(True)
+        async def work() -> bool:
+            return True
+
+        return await _answer(verbs.PING, work(), metrics)
 
     async def get_capabilities() -> Result:
-        return await _answer("Host.getCapabilities", host.capabilities(services.hypervisor))
+        return await _answer(verbs.CAPABILITIES, host.capabilities(services.hypervisor), metrics)
 
     async def get_all_vm_stats() -> Result:
         async def work() -> list[dict[str, Any]]:
-            return [s.to_params() for s in await vms.all_stats()]
+            return [s.to_params() for s in await vms.all_statuses()]
 
-        return await _answer("Host.getAllVmStats", work())
+        return await _answer(verbs.ALL_VM_STATS, work(), metrics)
+
+    async def get_vm_full_list(vmList: Any = None) -> Result:
+        async def work() -> list[dict[str, Any]]:
+            return [s.to_params() for s in await vms.full_list(parse_vm_list(vmList))]
+
+        return await _answer(verbs.VM_FULL_LIST, work(), metrics)
 
     async def create(**params: Any) -> Result:
         async def work() -> dict[str, Any]:
             return (await vms.create(VmSpec.from_params(params))).to_params()
 
-        return await _answer("VM.create", work())
+        return await _answer(verbs.CREATE, work(), metrics)
 
     async def destroy(vmId: Any = None) -> Result:
         async def work() -> dict[str, Any]:
             return await vms.destroy(parse_vm_id(vmId))
 
-        return await _answer("VM.destroy", work())
+        return await _answer(verbs.DESTROY, work(), metrics)
 
     async def hotplug_nic(vmId: Any = None, nic: Any = None) -> Result:
         async def work() -> dict[str, Any]:
             return (await nics.hotplug(parse_vm_id(vmId), NicSpec.from_params(nic))).to_params()
 
-        return await _answer("VM.hotplugNic", work())
+        return await _answer(verbs.HOTPLUG_NIC, work(), metrics, count=True)
 
     async def hotunplug_nic(vmId: Any = None, nic: Any = None) -> Result:
         async def work() -> dict[str, Any]:
             return (await nics.hotunplug(parse_vm_id(vmId), NicRef.from_params(nic))).to_params()
 
-        return await _answer("VM.hotunplugNic", work())
+        return await _answer(verbs.HOTUNPLUG_NIC, work(), metrics, count=True)
 
     return {
-        "Host.ping": ping,
-        "Host.getCapabilities": get_capabilities,
-        "Host.getAllVmStats": get_all_vm_stats,
-        "VM.create": create,
-        "VM.destroy": destroy,
-        "VM.hotplugNic": hotplug_nic,
-        "VM.hotunplugNic": hotunplug_nic,
-        # The seed's bare names.
+        verbs.PING: ping,
+        verbs.CAPABILITIES: get_capabilities,
+        verbs.ALL_VM_STATS: get_all_vm_stats,
+        verbs.VM_FULL_LIST: get_vm_full_list,
+        verbs.CREATE: create,
+        verbs.DESTROY: destroy,
+        verbs.HOTPLUG_NIC: hotplug_nic,
+        verbs.HOTUNPLUG_NIC: hotunplug_nic,
+        # The seed's bare names (timed and counted under the full ones).
         "hotplugNic": hotplug_nic,
         "hotunplugNic": hotunplug_nic,
     }

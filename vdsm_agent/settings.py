@@ -17,6 +17,13 @@ class AgentSettings:
     libvirt_uri: str = "qemu:///system"
     # How long hotunplugNic waits for the guest to release a NIC (VDSM waits 30 s).
     unplug_timeout: float = 30.0
+    # While the guest has not released a NIC, hotunplugNic asks again this often (within
+    # unplug_timeout): a request sent while the guest kernel boots is never seen (Nova re-sends
+    # too, its bug 1882521).  More than 5 s: on PCIe (q35) a second attention-button press
+    # within 5 s cancels the unplug in progress, and QEMU refuses a repeat within 5 s anyway.
+    unplug_retry_interval: float = 6.0
+    # How often port mirroring looks for bridge ports that appeared (or went) since.
+    mirror_sync_interval: float = 2.0
     # 'simulated' keeps devices in memory: for scale benchmarks only, never for correctness.
     hypervisor: str = "libvirt"
     log_level: str = "INFO"
@@ -24,8 +31,9 @@ class AgentSettings:
     def __post_init__(self) -> None:
         if self.hypervisor not in HYPERVISORS:
             raise ConfigError(f"hypervisor must be one of {', '.join(HYPERVISORS)}, got {self.hypervisor!r}")
-        if self.unplug_timeout <= 0:
-            raise ConfigError(f"unplug_timeout must be positive, got {self.unplug_timeout}")
+        for name in ("unplug_timeout", "unplug_retry_interval", "mirror_sync_interval"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         split_listen(self.listen, "0.0.0.0")
 
     @property

@@ -3,19 +3,25 @@
 Devices live in memory.  Slots, aliases, taps and errors follow what libvirt does on an
 i440fx ``pc`` machine: the first free slot from 0x02 up to 0x1f, ``vnetN`` taps, code 27 for
 a slot used twice, code 1 when slots run out, code 38 for a bridge the host lacks, code 99
-for a detach of an absent device, DEVICE_REMOVED shortly after a detach.
+for a detach of an absent device, DEVICE_REMOVED shortly after a detach.  Metadata elements
+are kept per domain and shown in its XML in their namespace, as libvirt's setMetadata does.
+:class:`SimulatedHostNet` is port mirroring's view of such a host: the simulated taps are
+ports of their bridges and filters live in memory, so the real host's tc is never touched.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
 
+from shared_schema.answers import VM_UP
 from vdsm_agent.hypervisor import DeviceListener, Domain, HypervisorError, NoSuchDomain
+from vdsm_agent.mirroring import HostView, MirrorError, PortFilters
 
 _FIRST_SLOT, _LAST_SLOT = 0x02, 0x1F
 
@@ -26,6 +32,22 @@ class _SimDomain:
     name: str
     xml: etree._Element
     interfaces: list[etree._Element] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)  # namespace URI -> the element's XML
+    # The domain's XML without its devices, split where the interfaces and metadata go.
+    head: str = ""
+    tail: str = ""
+
+
+def _namespaced(xml: str, uri: str, key: str) -> str:
+    """Put an element and all its children in namespace ``uri`` with prefix ``key``, as libvirt does."""
+    root = etree.fromstring(xml.encode())
+    for element in root.iter():
+        if isinstance(element.tag, str):
+            element.tag = f"{{{uri}}}{etree.QName(element).localname}"
+    moved = etree.Element(root.tag, nsmap={key: uri})
+    moved.attrib.update(root.attrib)
+    moved.extend(list(root))
+    return etree.tostring(moved, encoding="unicode")
 
 
 class SimulatedHypervisor:
@@ -54,12 +76,19 @@ class SimulatedHypervisor:
             raise NoSuchDomain(42, f"Domain not found: no domain with matching uuid '{vm_id}'") from None
 
     def _describe(self, dom: _SimDomain) -> Domain:
-        live = etree.fromstring(etree.tostring(dom.xml))
-        devices = live.find("devices")
-        if devices is None:
-            devices = etree.SubElement(live, "devices")
-        devices.extend(etree.fromstring(etree.tostring(i)) for i in dom.interfaces)
-        return Domain(dom.vm_id, dom.name, "Up", etree.tostring(live, encoding="unicode"))
+        # By text: a deep copy of the tree per call would cost more than the agent's own work.
+        if not dom.head:
+            marker = "<!--hotplug-sim-devices-->"
+            skeleton = etree.fromstring(etree.tostring(dom.xml))
+            devices = skeleton.find("devices")
+            if devices is None:
+                devices = etree.SubElement(skeleton, "devices")
+            devices.append(etree.Comment("hotplug-sim-devices"))
+            dom.head, dom.tail = etree.tostring(skeleton, encoding="unicode").split(marker)
+        interfaces = "".join(etree.tostring(i, encoding="unicode") for i in dom.interfaces)
+        metadata = "".join(dom.metadata.values())
+        head = dom.head.replace("<devices>", f"<metadata>{metadata}</metadata><devices>", 1) if metadata else dom.head
+        return Domain(dom.vm_id, dom.name, VM_UP, head + interfaces + dom.tail)
 
     async def domains(self) -> list[Domain]:
         return [self._describe(d) for d in self._domains.values()]
@@ -134,3 +163,59 @@ class SimulatedHypervisor:
                     asyncio.get_running_loop().call_later(self._removal_delay, self._listener, vm_id, alias, True)
                 return
         raise HypervisorError(99, f"device not found: no device found with alias {alias}")
+
+    async def set_metadata(self, vm_id: str, uri: str, key: str, xml: str | None) -> None:
+        dom = self._get(vm_id)
+        if xml is None:
+            dom.metadata.pop(uri, None)
+        else:
+            dom.metadata[uri] = _namespaced(xml, uri, key)
+
+    def taps(self) -> dict[str, str]:
+        """Every simulated tap, and the bridge its NIC names ('' for none)."""
+        found = {}
+        for dom in self._domains.values():
+            for iface in dom.interfaces:
+                target, source = iface.find("target"), iface.find("source")
+                if target is not None:
+                    found[str(target.get("dev"))] = "" if source is None else str(source.get("bridge", ""))
+        return found
+
+
+class SimulatedHostNet:
+    """Port mirroring's host for the simulated hypervisor: the host's real bridges (read, never
+    changed) with the simulated taps as their ports; filters in memory."""
+
+    def __init__(self, hypervisor: SimulatedHypervisor):
+        self._hv = hypervisor
+        self._ifindex: dict[str, int] = {}  # a stable index per device name, as the kernel's
+        self.filters_by_port: dict[str, dict[int, str]] = {}
+
+    async def look(self, bridges: Iterable[str] | None, devices: Iterable[str]) -> HostView:
+        taps = self._hv.taps()
+        names = list(bridges) if bridges is not None else sorted({b for b in taps.values() if b})
+        ports = {
+            b: tuple(sorted(t for t, on in taps.items() if on == b))
+            for b in names
+            if Path(f"/sys/class/net/{b}/bridge").is_dir()
+        }
+        present = {d for d in devices if d in taps} | {p for found in ports.values() for p in found}
+        return HostView(ports, {d: self._ifindex.setdefault(d, 1000 + len(self._ifindex)) for d in present})
+
+    async def filters(self, port: str) -> PortFilters:
+        ours = self.filters_by_port.get(port, {})
+        return PortFilters(frozenset(ours), tuple(sorted(ours.items())))
+
+    async def add_filter(self, port: str, pref: int, tap: str) -> None:
+        if tap not in self._hv.taps():
+            raise MirrorError(f"cannot mirror {port} to {tap}: no such device")
+        self.filters_by_port.setdefault(port, {})[pref] = tap
+
+    async def delete_filter(self, port: str, pref: int) -> None:
+        self.filters_by_port.get(port, {}).pop(pref, None)
+
+    async def drop_ingress_if_empty(self, port: str) -> bool:
+        if port in self.filters_by_port and not self.filters_by_port[port]:
+            del self.filters_by_port[port]
+            return True
+        return False

@@ -1,17 +1,26 @@
-"""VM lifecycle verbs: VM.create, VM.destroy, Host.getAllVmStats."""
+"""VM lifecycle and monitoring verbs: VM.create, VM.destroy, Host.getAllVmStats, Host.getVMFullList.
+
+Every answer is read from the live XML at the time of the call (one XMLDesc per VM, nothing
+cached): a device change made by anyone — a guest that released a NIC after its unplug call
+gave up, ``virsh attach-device`` behind the agent's back — changes the VM's device hash in
+the very next Host.getAllVmStats.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from shared_schema import errors
-from shared_schema.answers import VmStats, failure_data
+from shared_schema.answers import VM_DOWN, VmStats, VmStatus, device_hash, failure_data
 from shared_schema.errors import WireError
 from shared_schema.vm import VmSpec
 from vdsm_agent.domain_xml import build_domain, to_string
 from vdsm_agent.hypervisor import Domain, Hypervisor, HypervisorError, NoSuchDomain
 from vdsm_agent.live_xml import parse_nics
+from vdsm_agent.metrics import Metrics
 from vdsm_agent.mirroring import MirrorError, PortMirror
 from vdsm_agent.nics import NicService
 
@@ -19,14 +28,22 @@ log = logging.getLogger(__name__)
 
 
 def stats(domain: Domain) -> VmStats:
-    return VmStats(domain.vm_id, domain.name, domain.status, tuple(n.placed() for n in parse_nics(domain.xml)))
+    """The VM with its NICs as placed, and their hash (VM.create, Host.getVMFullList)."""
+    nics = tuple(n.placed() for n in parse_nics(domain.xml))
+    return VmStats(domain.vm_id, domain.name, domain.status, nics, device_hash(nics))
+
+
+def status(domain: Domain) -> VmStatus:
+    """The VM's state and device hash, without its devices (Host.getAllVmStats)."""
+    return VmStatus(domain.vm_id, domain.name, domain.status, device_hash(n.placed() for n in parse_nics(domain.xml)))
 
 
 class VmService:
-    def __init__(self, hypervisor: Hypervisor, nics: NicService, mirror: PortMirror):
+    def __init__(self, hypervisor: Hypervisor, nics: NicService, mirror: PortMirror, metrics: Metrics | None = None):
         self._hv = hypervisor
         self._nics = nics
         self._mirror = mirror
+        self._metrics = metrics or nics.metrics
 
     async def create(self, spec: VmSpec) -> VmStats:
         async with self._nics.lock(spec.vm_id):
@@ -40,6 +57,7 @@ class VmService:
             except HypervisorError as exc:
                 raise WireError(errors.CREATE_FAILED, exc.message, failure_data(libvirt_code=exc.code)) from None
             await self._mirror_nics(spec, domain)
+            await self._mirror.sync()  # its taps may be new ports of mirrored bridges
             log.info("started VM %s (%s)", spec.name, spec.vm_id)
             return stats(domain)
 
@@ -49,24 +67,41 @@ class VmService:
         try:
             for nic in spec.nics:
                 if nic.promisc:
-                    await self._mirror.mirror(taps[nic.alias], nic.promisc)
+                    await self._mirror.mirror(spec.vm_id, nic.alias, taps.get(nic.alias, ""), nic.promisc)
         except MirrorError as exc:
-            for tap in taps.values():
-                await self._mirror.unmirror(tap)
             await self._hv.destroy(spec.vm_id)
+            await self._mirror.forget_vm(spec.vm_id)
             raise WireError(errors.CREATE_FAILED, f"port mirroring failed: {exc}") from None
 
     async def destroy(self, vm_id: str) -> dict[str, Any]:
         async with self._nics.lock(vm_id):
-            domain = await self._nics.domain(vm_id)
+            await self._nics.domain(vm_id)
             try:
                 await self._hv.destroy(vm_id)
             except HypervisorError as exc:
                 raise WireError(errors.UNEXPECTED, exc.message, failure_data(libvirt_code=exc.code)) from None
-            for nic in parse_nics(domain.xml):
-                await self._mirror.unmirror(nic.tap)
+            await self._mirror.forget_vm(vm_id)
             log.info("destroyed VM %s", vm_id)
-            return {"vmId": vm_id, "status": "Down"}
+            return {"vmId": vm_id, "status": VM_DOWN}
 
-    async def all_stats(self) -> list[VmStats]:
-        return [stats(d) for d in await self._hv.domains()]
+    # Parsing and hashing hundreds of domains is CPU work: it runs in a worker thread, so that a
+    # poll does not hold up the calls that arrive meanwhile.
+
+    async def all_statuses(self) -> list[VmStatus]:
+        domains = await self._hv.domains()
+        found = await asyncio.to_thread(lambda: [status(d) for d in domains])
+        self._metrics.count_vms(s.status for s in found)
+        return found
+
+    async def full_list(self, vm_ids: Sequence[str] | None = None) -> list[VmStats]:
+        """The listed VMs that exist here (all when None), in the order asked, each once."""
+        if vm_ids is None:
+            domains = await self._hv.domains()
+        else:
+            domains = []
+            for vm_id in dict.fromkeys(vm_ids):
+                try:
+                    domains.append(await self._hv.domain(vm_id))
+                except NoSuchDomain:
+                    continue  # not on this host: simply absent
+        return await asyncio.to_thread(lambda: [stats(d) for d in domains])

@@ -44,9 +44,12 @@ async def test_create_runs_the_vm_with_its_nics_and_destroy_stops_it(
     assert reported["ua-boot"]["address"]["type"] == "pci"  # placed by libvirt, reported back
     await asyncio.to_thread(guest.wait_for_console, console, guest.READY_MARKER, 90.0)
 
-    stats = {vm["vmId"]: vm for vm in await agent.ok("Host.getAllVmStats")}
-    assert stats[vm_id]["status"] == "Up"
-    assert {n["macAddr"] for n in stats[vm_id]["nics"]} == {"52:54:00:a6:00:01", "52:54:00:a6:00:02"}
+    statuses = {vm["vmId"]: vm for vm in await agent.ok("Host.getAllVmStats")}
+    assert statuses[vm_id]["status"] == "Up"
+    assert statuses[vm_id]["hash"] == created["hash"]  # the devices have not changed since
+    (full,) = await agent.ok("Host.getVMFullList", vmList=[vm_id])
+    assert {n["macAddr"] for n in full["nics"]} == {"52:54:00:a6:00:01", "52:54:00:a6:00:02"}
+    assert full["hash"] == created["hash"]
     live_macs = {n.mac for n in parse_nics(libvirt_conn.lookupByUUIDString(vm_id).XMLDesc(0))}
     assert live_macs == {"52:54:00:a6:00:01", "52:54:00:a6:00:02"}
 
@@ -55,6 +58,7 @@ async def test_create_runs_the_vm_with_its_nics_and_destroy_stops_it(
 
     assert await agent.ok("VM.destroy", vmId=vm_id) == {"vmId": vm_id, "status": "Down"}
     assert vm_id not in {vm["vmId"] for vm in await agent.ok("Host.getAllVmStats")}
+    assert await agent.ok("Host.getVMFullList", vmList=[vm_id]) == []
     gone = await agent.error("VM.destroy", vmId=vm_id)
     assert gone.code == 1
 

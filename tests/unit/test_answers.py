@@ -3,6 +3,7 @@ a malformed answer is refused with a ParamError naming the field (shared_schema/
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -10,11 +11,15 @@ import pytest
 
 from shared_schema import errors
 from shared_schema.answers import (
+    VM_PAUSED,
+    VM_UP,
     HotplugAnswer,
     HotunplugAnswer,
     PlacedNic,
     UnplugReason,
     VmStats,
+    VmStatus,
+    device_hash,
     failure_data,
     unplug_reason,
 )
@@ -22,7 +27,7 @@ from shared_schema.errors import ParamError
 from shared_schema.nic import PciAddress
 from vdsm_agent.hypervisor import Domain
 from vdsm_agent.live_xml import LiveNic, parse_nics
-from vdsm_agent.vms import stats
+from vdsm_agent.vms import stats, status
 
 VM_ID = "6f1b7c1e-3d5a-4a55-9b0c-2f6e8d7a9b10"
 
@@ -110,9 +115,29 @@ def test_hotunplug_answer_round_trip() -> None:
 
 
 def test_vm_stats_round_trip() -> None:
-    answer = stats(Domain(VM_ID, "answers", "Paused", LIVE_DOMAIN))
-    assert answer == VmStats(VM_ID, "answers", "Paused", (PLACED, UNPLACED))
+    answer = stats(Domain(VM_ID, "answers", VM_PAUSED, LIVE_DOMAIN))
+    assert answer == VmStats(VM_ID, "answers", VM_PAUSED, (PLACED, UNPLACED), device_hash((PLACED, UNPLACED)))
     assert VmStats.from_params(wire(answer.to_params())) == answer
+
+
+def test_vm_status_round_trip_carries_the_same_hash_as_the_full_stats() -> None:
+    domain = Domain(VM_ID, "answers", VM_UP, LIVE_DOMAIN)
+    answer = status(domain)
+    assert answer == VmStatus(VM_ID, "answers", VM_UP, stats(domain).device_hash)
+    assert wire(answer.to_params()) == {"vmId": VM_ID, "vmName": "answers", "status": "Up", "hash": answer.device_hash}
+    assert VmStatus.from_params(wire(answer.to_params())) == answer
+
+
+def test_the_device_hash_is_equal_exactly_when_the_devices_are() -> None:
+    assert device_hash((PLACED, UNPLACED)) == device_hash((UNPLACED, PLACED))  # libvirt's order does not matter
+    assert device_hash(()) == device_hash([])
+    others = [
+        (PLACED,),
+        (PLACED, dataclasses.replace(UNPLACED, address=PciAddress(0, 0, 0x05, 0))),
+        (PLACED, dataclasses.replace(UNPLACED, link_active=True)),
+        (PLACED, dataclasses.replace(UNPLACED, tap="vnet10")),
+    ]
+    assert len({device_hash((PLACED, UNPLACED)), *(device_hash(o) for o in others)}) == len(others) + 1
 
 
 def test_failure_data_round_trip() -> None:

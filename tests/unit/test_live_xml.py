@@ -260,3 +260,24 @@ def test_unplaced_nic_and_other_kinds() -> None:
         "linkActive": True,
         "bootOrder": None,
     }
+
+
+def test_comments_and_namespaced_metadata_inside_an_interface_are_not_its_parts() -> None:
+    # Each part is read from the interface's first child of that name, whatever else sits there.
+    xml = """
+    <domain type='qemu'>
+      <devices>
+        <interface type='bridge'>
+          <!-- a comment where a part could be -->
+          <mac address='52:54:00:00:00:02'/>
+          <source bridge='br0'/>
+          <x:alias xmlns:x='urn:elsewhere' name='not-this-one'/>
+          <alias name='ua-first'/>
+          <alias name='ua-second'/>
+          <target dev='vnet4'/>
+        </interface>
+      </devices>
+    </domain>
+    """
+    (nic,) = parse_nics(xml)
+    assert (nic.alias, nic.mac, nic.network, nic.tap) == ("ua-first", "52:54:00:00:00:02", "br0", "vnet4")

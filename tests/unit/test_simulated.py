@@ -23,7 +23,7 @@ from vdsm_agent.interface_xml import build_interface, to_string
 from vdsm_agent.live_xml import LiveNic, parse_nics
 from vdsm_agent.mirroring import PortMirror
 from vdsm_agent.nics import NicService
-from vdsm_agent.simulated import SimulatedHypervisor
+from vdsm_agent.simulated import SimulatedHostNet, SimulatedHypervisor
 
 MISSING_BRIDGE = "hpt-nosuch0"
 
@@ -213,7 +213,7 @@ async def test_generated_aliases_stay_unique() -> None:
 
 async def service(hv: SimulatedHypervisor | None = None, timeout: float = 1.0) -> tuple[NicService, str]:
     hv = hv or SimulatedHypervisor()
-    nics = NicService(hv, PortMirror(), unplug_timeout=timeout)
+    nics = NicService(hv, PortMirror(hv, SimulatedHostNet(hv)), unplug_timeout=timeout)
     await hv.open(nics.on_device_event)
     return nics, await new_vm(hv)
 
