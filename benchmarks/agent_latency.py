@@ -23,7 +23,6 @@ import libvirtaio
 
 from devtools import guest, netdev
 from devtools.agent_proc import run_agent
-from vdsm_agent.domain_xml import build_domain, to_string
 
 BRIDGE = "hpb-br0"
 NAME = "hotplug-bench-guest"
@@ -82,11 +81,11 @@ async def main(cycles: int) -> None:
     conn = libvirt.open("qemu:///system")
     with contextlib.suppress(libvirt.libvirtError):
         conn.lookupByName(NAME).destroy()
-    work = Path(tempfile.mkdtemp(prefix="hotplug-bench-"))
-    work.chmod(0o755)
-    console = work / "console.log"
-    spec = guest.spec(NAME, console, guest.ensure_built())
-    conn.createXML(to_string(build_domain(spec)), 0)
+    guest.ensure_built()
+    spec = guest.spec(NAME)
+    console = guest.console_of(spec.vm_id)
+    console.unlink(missing_ok=True)
+    conn.createXML(guest.domain_xml(spec), 0)
     await asyncio.to_thread(guest.wait_for_console, console, guest.READY_MARKER, 120.0)
     await asyncio.sleep(3)  # let the fresh guest go idle
     removed: dict[str, asyncio.Future[None]] = {}
@@ -98,7 +97,7 @@ async def main(cycles: int) -> None:
     cb = conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED, on_removed, None)
     dom = conn.lookupByUUIDString(spec.vm_id)
     try:
-        async with run_agent(work) as agent:
+        async with run_agent(Path(tempfile.mkdtemp(prefix="hotplug-bench-"))) as agent:
             for model in ("virtio", "e1000"):
 
                 async def raw_plug(mac: str, alias: str, model: str = model) -> None:

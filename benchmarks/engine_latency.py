@@ -38,8 +38,7 @@ async def main(cycles: int) -> None:
     pg.init(durable=False)
     pg.start()
     netdev.ensure_bridge(BRIDGE)
-    console = root / "console.log"
-    images = guest.ensure_built()
+    guest.ensure_built()
     try:
         async with run_agent(root) as agent, run_engine(root, pg.create_database("bench"), "bench") as api:
             cluster = await api.ok("POST", "/clusters", {"name": "b", "version": {"major": 4, "minor": 7}})
@@ -51,7 +50,8 @@ async def main(cycles: int) -> None:
             )
             profile = (await api.ok("GET", "/vnicprofiles"))["vnic_profile"][0]
             assert profile["network"]["id"] == network["id"]
-            vm = await api.ok("POST", "/vms", guest.engine_vm("bench", cluster["id"], console, directory=images))
+            vm = await api.ok("POST", "/vms", guest.engine_vm("bench", cluster["id"]))
+            console = guest.console_of(vm["id"])
             nic = await api.ok("POST", f"/vms/{vm['id']}/nics", {"name": "n1", "vnic_profile": {"id": profile["id"]},
                                                                  "plugged": False})  # fmt: skip
             await api.ok("POST", f"/vms/{vm['id']}/start")

@@ -16,6 +16,8 @@ from typing import Any
 import aiohttp
 import jsonrpcclient
 
+from devtools import guest, tls
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -55,14 +57,17 @@ async def run_agent(log_dir: Path, port: int | None = None, **settings: str) -> 
     """An agent on a loopback port (a free one unless given); ``settings`` become VDSM_AGENT_* variables."""
     log_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    env = {**os.environ, **{f"VDSM_AGENT_{k.upper()}": v for k, v in settings.items()}}
+    run_pki = tls.ensure()  # mutual TLS, as deployed: the agent's certificate and the run's CA
+    env = {**os.environ, **run_pki.agent_env(), **guest.agent_env(),
+           **{f"VDSM_AGENT_{k.upper()}": v for k, v in settings.items()}}  # fmt: skip
     log = log_dir / f"agent-{port}.log"
     with log.open("ab") as out:  # appended: an agent restarted on its port keeps one log
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "vdsm_agent", "--listen", f"127.0.0.1:{port}", stderr=out, env=env
         )
-    url = f"http://127.0.0.1:{port}/jsonrpc"
-    async with aiohttp.ClientSession() as session:
+    url = f"https://127.0.0.1:{port}/jsonrpc"
+    # The tests call the agent as the engine does: with the engine's certificate.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=run_pki.client_context())) as session:
         client = AgentClient(url, session, proc, log)
         try:
             for _ in range(100):

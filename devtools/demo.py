@@ -8,11 +8,11 @@ earlier run made before creating anything, so runs can be repeated.
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 from devtools import guest
@@ -23,11 +23,12 @@ API = "/ovirt-engine/api"
 class Api:
     """A small synchronous client of the engine (the demo needs no more)."""
 
-    def __init__(self, base: str, password: str):
+    def __init__(self, base: str, password: str, context: ssl.SSLContext | None = None):
         self.base = base
+        self.context = context  # for an engine serving HTTPS: trusts the run's CA
         form = urllib.parse.urlencode({"grant_type": "password", "scope": "ovirt-app-api",
                                        "username": "admin@internal", "password": password}).encode()  # fmt: skip
-        with urllib.request.urlopen(f"{base}/ovirt-engine/sso/oauth/token", form, timeout=30) as resp:
+        with urllib.request.urlopen(f"{base}/ovirt-engine/sso/oauth/token", form, timeout=30, context=context) as resp:
             self.token = json.loads(resp.read())["access_token"]
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
@@ -39,7 +40,7 @@ class Api:
         }
         request = urllib.request.Request(self.base + API + path, data, headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=90) as resp:
+            with urllib.request.urlopen(request, timeout=90, context=self.context) as resp:
                 return json.loads(resp.read() or b"{}")
         except urllib.error.HTTPError as exc:
             raise RuntimeError(f"{method} {path}: {exc.code} {exc.read().decode()}") from None
@@ -53,7 +54,7 @@ def _domain_runs(libvirt_uri: str, vm_id: str) -> bool:
     return state.returncode == 0 and state.stdout.strip() == "running"
 
 
-def ensure_demo(api: Api, agent_listen: str, bridge: str, console: Path, libvirt_uri: str) -> dict[str, Any]:
+def ensure_demo(api: Api, agent_listen: str, bridge: str, libvirt_uri: str) -> dict[str, Any]:
     """Create what is missing, start the VM unless it runs; return the VM."""
     cluster = api.find("clusters", "cluster", "Default") or api.call(
         "POST", "/clusters", {"name": "Default", "version": {"major": 4, "minor": 7}}
@@ -68,14 +69,14 @@ def ensure_demo(api: Api, agent_listen: str, bridge: str, console: Path, libvirt
     profile = next(p for p in api.call("GET", "/vnicprofiles")["vnic_profile"] if p["network"]["id"] == network["id"])
     vm = api.find("vms", "vm", "hotplug-demo")
     if vm is None:
-        vm = api.call("POST", "/vms", guest.engine_vm("hotplug-demo", cluster["id"], console))
+        vm = api.call("POST", "/vms", guest.engine_vm("hotplug-demo", cluster["id"]))
         api.call("POST", f"/vms/{vm['id']}/nics", {"name": "nic1", "vnic_profile": {"id": profile["id"]}})
     if vm["status"] != "down" and not _domain_runs(libvirt_uri, vm["id"]):
         api.call("POST", f"/vms/{vm['id']}/stop")  # the engine thought it ran; the host says it does not
         vm["status"] = "down"
     if vm["status"] == "down":
-        console.unlink(missing_ok=True)
+        guest.console_of(vm["id"]).unlink(missing_ok=True)
         vm = api.call("POST", f"/vms/{vm['id']}/start")["vm"]
-        guest.wait_for_console(console, guest.READY_MARKER)
+        guest.wait_for_console(guest.console_of(vm["id"]), guest.READY_MARKER)
     vm["profile_id"] = profile["id"]
     return vm

@@ -14,8 +14,13 @@ from typing import Any
 
 import aiohttp
 
+from devtools import tls
 from devtools.agent_proc import free_port
 from engine.api.paths import API, TOKEN_PATH
+
+# Every password given to an engine and every token it issued to these clients: the test suite
+# checks at its end that none of them appears in any log (tests/conftest.py).
+SECRETS: set[str] = set()
 
 
 @dataclass
@@ -32,6 +37,7 @@ class EngineClient:
             if resp.status != 200:
                 raise AssertionError(f"login failed: {resp.status} {body}")
         self.token = str(body["access_token"])
+        SECRETS.update({password, self.token})
         return self.token
 
     async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -62,7 +68,7 @@ async def run_engine(log_dir: Path, database_url: str, password: str, **settings
     """An engine on a free loopback port, logged in as admin@internal."""
     log_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = {**os.environ, "ENGINE_ADMIN_PASSWORD": password,
+    env = {**os.environ, **tls.ensure().engine_env(), "ENGINE_ADMIN_PASSWORD": password,
            **{f"ENGINE_{k.upper()}": v for k, v in settings.items()}}  # fmt: skip
     log = log_dir / f"engine-{port}.log"
     with log.open("wb") as out:

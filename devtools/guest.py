@@ -10,6 +10,8 @@ from typing import Any
 
 from devtools import paths
 from shared_schema.vm import VmSpec
+from vdsm_agent import images
+from vdsm_agent.domain_xml import build_domain, to_string
 
 PROJECT = paths.PROJECT
 # In the checkout's state directory: QEMU (libvirt-qemu) cannot enter a private checkout.
@@ -24,32 +26,45 @@ def ensure_built(directory: Path = GUEST_DIR) -> Path:
     return directory
 
 
-def spec(name: str, console_log: Path, directory: Path = GUEST_DIR, vm_id: str | None = None) -> VmSpec:
+KERNEL, INITRD = "vmlinuz", "initrd.img"  # image names: the agents' images directory is GUEST_DIR
+
+
+def console_of(vm_id: str) -> Path:
+    """Where an agent of a run writes VM ``vm_id``'s serial console (its log directory)."""
+    return images.console_log(paths.consoles_dir(), vm_id)
+
+
+def agent_env() -> dict[str, str]:
+    """The settings that make an agent of a run find the tiny guest and write consoles here."""
+    return {"VDSM_AGENT_IMAGES_DIR": str(GUEST_DIR), "VDSM_AGENT_LOG_DIR": str(paths.consoles_dir())}
+
+
+def spec(name: str, vm_id: str | None = None) -> VmSpec:
     return VmSpec(
         vm_id=vm_id or str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}.hotplug-nic")),
         name=name,
         memory_mib=128,
-        kernel=str(directory / "vmlinuz"),
-        initrd=str(directory / "initrd.img"),
+        kernel=KERNEL,
+        initrd=INITRD,
         cmdline=CMDLINE,
-        console_log=str(console_log),
     )
 
 
-def engine_vm(
-    name: str, cluster_id: str, console_log: Path | None = None, os_type: str = "rhel_6x64", directory: Path = GUEST_DIR
-) -> dict[str, Any]:
-    """The body of ``POST /vms`` for an engine VM that boots the tiny guest."""
-    body: dict[str, Any] = {
+def domain_xml(vm: VmSpec) -> str:
+    """The domain an agent of a run would define for ``vm``: for tests that start the guest
+    in libvirt themselves (the canaries, the raw-libvirt side of the benchmarks)."""
+    console = str(console_of(vm.vm_id))
+    return to_string(build_domain(vm, str(GUEST_DIR / KERNEL), str(GUEST_DIR / INITRD), console))
+
+
+def engine_vm(name: str, cluster_id: str, os_type: str = "rhel_6x64") -> dict[str, Any]:
+    """The body of ``POST /vms`` for an engine VM that boots the tiny guest (images by name)."""
+    return {
         "name": name,
         "cluster": {"id": cluster_id},
         "memory": 128 * 1024 * 1024,
-        "os": {"type": os_type, "kernel": str(directory / "vmlinuz"), "initrd": str(directory / "initrd.img"),
-               "cmdline": CMDLINE},
-    }  # fmt: skip
-    if console_log is not None:
-        body["custom_properties"] = {"custom_property": [{"name": "console_log", "value": str(console_log)}]}
-    return body
+        "os": {"type": os_type, "kernel": KERNEL, "initrd": INITRD, "cmdline": CMDLINE},
+    }
 
 
 def wait_for_console(console_log: Path, text: str, timeout: float = 90.0, after: int = 0) -> str:

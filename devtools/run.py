@@ -14,23 +14,25 @@ import json
 import os
 import secrets
 import signal
+import ssl
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-from devtools import demo, netdev, paths
+from devtools import demo, guest, netdev, paths, tls
 from devtools.pg import Cluster
 
 PROJECT = Path(__file__).resolve().parents[1]
 RUN_DIR = PROJECT / ".run"  # the user's own: logs, state.json, the admin password
-DEMO_CONSOLE = paths.consoles_dir() / "hotplug-demo.log"  # QEMU must reach it
 STATE = RUN_DIR / "state.json"
 DEMO_BRIDGE = "hpbr-demo"
 DEMO_VM = "hotplug-demo"
 AGENT_LISTEN = os.environ.get("AGENT_LISTEN", "127.0.0.1:54321")
 ENGINE_LISTEN = os.environ.get("ENGINE_LISTEN", "127.0.0.1:8080")
+# ENGINE_TLS_CERT / ENGINE_TLS_KEY in the environment make the engine serve HTTPS.
+ENGINE_URL = f"{'https' if os.environ.get('ENGINE_TLS_CERT') else 'http'}://{ENGINE_LISTEN}"
 LIBVIRT_URI = os.environ.get("LIBVIRT_URI", "qemu:///system")
 
 
@@ -61,14 +63,16 @@ def _ours(pid: int, marker: str) -> bool:
         return False
 
 
-def _wait_http(url: str, body: bytes | None, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+def _wait_http(
+    url: str, body: bytes | None, timeout: float, proc: subprocess.Popen[bytes], context: ssl.SSLContext | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{proc.args[2]} exited with status {proc.returncode}; see {RUN_DIR}")
         try:
             headers = {"Content-Type": "application/json"}
-            with urllib.request.urlopen(urllib.request.Request(url, body, headers), timeout=2):
+            with urllib.request.urlopen(urllib.request.Request(url, body, headers), timeout=2, context=context):
                 return
         except OSError:
             time.sleep(0.2)
@@ -122,37 +126,45 @@ def up() -> None:
     netdev.ensure_bridge(DEMO_BRIDGE)
     _log(f"bridge {DEMO_BRIDGE} (no IP address) is up")
     password = _admin_password()
-    env = {**os.environ, "DATABASE_URL": database_url, "ENGINE_ADMIN_PASSWORD": password}
+    run_pki = tls.ensure()  # mutual TLS between engine and agent, with a CA made for this checkout
+    _log(f"PKI for engine <-> agent mutual TLS in {run_pki.directory}")
+    env = {**os.environ, **run_pki.engine_env(), **run_pki.agent_env(), **guest.agent_env(),
+           "DATABASE_URL": database_url, "ENGINE_ADMIN_PASSWORD": password}  # fmt: skip
     agent = _spawn("vdsm_agent", ["--listen", AGENT_LISTEN, "--libvirt-uri", LIBVIRT_URI], env)
     state["agent"] = agent.pid
     engine = _spawn("engine", ["--listen", ENGINE_LISTEN], env)
     state["engine"] = engine.pid
     _save(state)
     ping = b'{"jsonrpc": "2.0", "method": "Host.ping", "id": 1}'
-    _wait_http(f"http://{AGENT_LISTEN}/jsonrpc", ping, 30, agent)
-    _wait_http(f"http://{ENGINE_LISTEN}/health", None, 30, engine)
-    api = demo.Api(f"http://{ENGINE_LISTEN}", password)
-    vm = demo.ensure_demo(api, AGENT_LISTEN, DEMO_BRIDGE, DEMO_CONSOLE, LIBVIRT_URI)
+    _wait_http(f"https://{AGENT_LISTEN}/jsonrpc", ping, 30, agent, run_pki.client_context())
+    trust = ssl.create_default_context(cafile=str(run_pki.ca)) if ENGINE_URL.startswith("https") else None
+    _wait_http(f"{ENGINE_URL}/health", None, 30, engine, trust)
+    api = demo.Api(ENGINE_URL, password, trust)
+    vm = demo.ensure_demo(api, AGENT_LISTEN, DEMO_BRIDGE, LIBVIRT_URI)
     state["vm"] = vm["id"]
     _save(state)
-    _log(f"demo VM {DEMO_VM} is up (serial console: {DEMO_CONSOLE})")
-    base = f"http://{ENGINE_LISTEN}/ovirt-engine/api"
+    _log(f"demo VM {DEMO_VM} is up (serial console: {guest.console_of(vm['id'])})")
+    base = f"{ENGINE_URL}/ovirt-engine/api"
     print(
         "\nUp and running:\n"
-        f"  admin page      http://{ENGINE_LISTEN}/\n"
+        f"  admin page      {ENGINE_URL}/\n"
         f"  REST API        {base}   (also under /api; OpenAPI: {base}/openapi.json)\n"
         f"  login           admin@internal / {password}\n"
-        f"  agent JSON-RPC  http://{AGENT_LISTEN}/jsonrpc\n"
+        f"  agent JSON-RPC  https://{AGENT_LISTEN}/jsonrpc (mutual TLS: only the engine's certificate is served)\n"
         f"  demo VM         {DEMO_VM} ({vm['id']}) on {LIBVIRT_URI}, network 'demo' on bridge {DEMO_BRIDGE}\n"
         f"  logs            {RUN_DIR}/*.log\n"
         f"  state           {paths.state_dir()} (database, guest, consoles; `make clean` removes it)\n"
         "Try it:\n"
         f"  TOKEN=$(curl -s -d grant_type=password -d scope=ovirt-app-api -d username=admin@internal "
-        f"-d password={password} http://{ENGINE_LISTEN}/ovirt-engine/sso/oauth/token | python3 -c "
+        f"-d password={password} {ENGINE_URL}/ovirt-engine/sso/oauth/token | python3 -c "
         "'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
         f"  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' "
         "-H 'Accept: application/json' "
         f'-d \'{{"name": "nic2", "vnic_profile": {{"id": "{vm["profile_id"]}"}}}}\' {base}/vms/{vm["id"]}/nics\n'
+        "The API answers XML by default, as oVirt's (Accept: application/json for JSON); the oVirt Python SDK "
+        "works against it.\n"
+        f"HTTPS instead of HTTP: ENGINE_TLS_CERT={run_pki.cert('engine')[0]} "
+        f"ENGINE_TLS_KEY={run_pki.cert('engine')[1]} make run (trust {run_pki.ca}).\n"
         "Ctrl-C stops everything this run started (or `make stop` from another shell).",
         flush=True,
     )
@@ -162,7 +174,8 @@ def up() -> None:
 def _stop_demo_vm(state: dict[str, object]) -> None:
     """Stop the demo VM through the engine, so that its database says 'down' too."""
     try:
-        demo.Api(f"http://{ENGINE_LISTEN}", _admin_password()).call("POST", f"/vms/{state['vm']}/stop")
+        trust = ssl.create_default_context(cafile=str(tls.ensure().ca)) if ENGINE_URL.startswith("https") else None
+        demo.Api(ENGINE_URL, _admin_password(), trust).call("POST", f"/vms/{state['vm']}/stop")
         _log("stopped the demo VM")
     except (OSError, RuntimeError) as exc:
         _log(f"could not stop the demo VM through the engine ({exc}); destroying it in libvirt")

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from engine import pki
 from engine.adapters import migrations
 from engine.adapters.agent_client import Agent, JsonRpcAgents
 from engine.api import auth, openapi, routes
@@ -35,6 +38,8 @@ from engine.services.context import Context
 from engine.services.hosts_calls import HostCalls
 from engine.services.monitoring import Monitor
 from engine.settings import EngineSettings
+
+log = logging.getLogger(__name__)
 
 
 def _resources(make_agent: Callable[[EngineSettings], Agent]) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -83,9 +88,17 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+def agents_over_tls(settings: EngineSettings) -> Agent:
+    """The real agents: mutual TLS with the deployment's CA, unless insecure_agents."""
+    if settings.insecure_agents:
+        log.warning("insecure_agents: talking to agents over plain HTTP, without proving anyone's identity")
+        return JsonRpcAgents(timeout=settings.host_timeout)
+    tls = pki.client_context(Path(settings.agent_cert), Path(settings.agent_key), Path(settings.agent_ca))
+    return JsonRpcAgents(timeout=settings.host_timeout, tls=tls)
+
+
 def create_app(
-    settings: EngineSettings,
-    make_agent: Callable[[EngineSettings], Agent] = lambda s: JsonRpcAgents(timeout=s.host_timeout),
+    settings: EngineSettings, make_agent: Callable[[EngineSettings], Agent] = agents_over_tls
 ) -> web.Application:
     app = web.Application(
         middlewares=[request_metrics, error_middleware, auth.auth_middleware], client_max_size=MAX_BODY

@@ -33,7 +33,6 @@ import datetime as dt
 import ipaddress
 import os
 import re
-import ssl
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +41,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from shared_schema import tls
 
 DEFAULT_DIR = Path("/etc/hotplug-nic/pki")
 CA_CERT = "ca.pem"
@@ -248,28 +249,7 @@ def issue(
     return cert_path, key_path
 
 
-def server_context(cert: Path | str, key: Path | str, ca: Path | str) -> ssl.SSLContext:
-    """A TLS 1.2+ server context serving ``cert`` that requires a client certificate signed by ``ca``."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.verify_flags |= ssl.VERIFY_X509_STRICT
-    ctx.load_cert_chain(cert, key)
-    ctx.load_verify_locations(cafile=ca)  # this CA only, not the system's
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
-
-
-def client_context(cert: Path | str, key: Path | str, ca: Path | str) -> ssl.SSLContext:
-    """A TLS 1.2+ client context presenting ``cert`` that trusts only ``ca`` and checks host names.
-
-    The name checked is the one connected to: an IP address must be an IPAddress SAN of the
-    server's certificate, a host name a DNSName.
-    """
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.verify_flags |= ssl.VERIFY_X509_STRICT
-    ctx.load_cert_chain(cert, key)
-    ctx.load_verify_locations(cafile=ca)  # this CA only, not the system's
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.check_hostname = True
-    return ctx
+# The TLS contexts live in shared_schema (the agent serves with one, the engine calls with the
+# other); re-exported here beside the certificates they load.
+server_context = tls.server_context
+client_context = tls.client_context

@@ -32,6 +32,15 @@ class EngineSettings:
     missed_polls: int = 3
     lease_ttl: float = 10.0
     log_level: str = "INFO"
+    # Mutual TLS to the agents (engine/pki.py): the deployment CA and the engine's certificate.
+    # insecure_agents = plain HTTP to agents, only for a lab; the engine warns at start.
+    agent_ca: str = ""
+    agent_cert: str = ""
+    agent_key: str = ""
+    insecure_agents: bool = False
+    # The API over HTTPS when both are set (--tls-cert, --tls-key); plain HTTP otherwise.
+    tls_cert: str = ""
+    tls_key: str = ""
 
     def __post_init__(self) -> None:
         split_listen(self.listen, "127.0.0.1")

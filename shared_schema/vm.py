@@ -1,9 +1,12 @@
 """The parameters of ``VM.create``: what a host needs to start a guest.
 
 {'vmId': <uuid>, 'vmName': 'demo', 'memSize': <MiB>,
- 'kernel': <path>, 'initrd': <path>, 'kernelArgs': 'console=ttyS0',
- 'consoleLog': <file for the serial console, optional>,
+ 'kernel': <image name>, 'initrd': <image name>, 'kernelArgs': 'console=ttyS0',
  'nics': [<a hotplugNic 'nic' dict>, ...]}
+
+No file system path ever crosses the wire: ``kernel`` and ``initrd`` name files of the agent's
+images directory (no separators, no ``..``), and the agent writes each VM's serial console to its
+own log directory, named by VM id.
 """
 
 from __future__ import annotations
@@ -17,6 +20,16 @@ from shared_schema.nic import NicSpec, parse_vm_id
 
 # The least memory a guest gets (MiB); the engine's API and rules use it too.
 MIN_MEMORY_MIB = 16
+IMAGE_NAME_RULE = "a file name of the host's images directory: 1-255 printable characters, no '/', not '.' or '..'"
+
+
+def parse_image_name(value: Any, name: str) -> str:
+    """An image's file name ('' = none), never a path."""
+    if not isinstance(value, str):
+        raise ParamError.invalid(name, f"expected text, got {value!r}")
+    if value and (len(value) > 255 or "/" in value or value in (".", "..") or not value.isprintable()):
+        raise ParamError.invalid(name, f"expected {IMAGE_NAME_RULE}, got {value!r}")
+    return value
 
 
 def check_vm_name(name: str) -> None:
@@ -25,7 +38,7 @@ def check_vm_name(name: str) -> None:
         raise ParamError.invalid("vmName", f"must be 1-64 printable characters without '/', got {name!r}")
 
 
-_KEYS = {"vmId", "vmName", "memSize", "kernel", "initrd", "kernelArgs", "consoleLog", "nics"}
+_KEYS = {"vmId", "vmName", "memSize", "kernel", "initrd", "kernelArgs", "nics"}
 
 
 @dataclass(frozen=True)
@@ -33,10 +46,9 @@ class VmSpec:
     vm_id: str  # the libvirt domain UUID
     name: str
     memory_mib: int = 128
-    kernel: str = ""
-    initrd: str = ""
+    kernel: str = ""  # an image name ('' = no direct kernel boot)
+    initrd: str = ""  # an image name
     cmdline: str = ""
-    console_log: str = ""  # serial console to this file ('' = no serial file)
     nics: tuple[NicSpec, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -44,13 +56,8 @@ class VmSpec:
         check_vm_name(self.name)
         if self.memory_mib < MIN_MEMORY_MIB:
             raise ParamError.invalid("memSize", f"must be at least {MIN_MEMORY_MIB} MiB, got {self.memory_mib}")
-        for key, value in (
-            ("kernel", self.kernel),
-            ("initrd", self.initrd),
-            ("consoleLog", self.console_log),
-        ):
-            if value and not value.startswith("/"):
-                raise ParamError.invalid(key, f"must be an absolute path, got {value!r}")
+        parse_image_name(self.kernel, "kernel")
+        parse_image_name(self.initrd, "initrd")
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> VmSpec:
@@ -64,7 +71,7 @@ class VmSpec:
         if isinstance(memory, bool) or not isinstance(memory, int):
             raise ParamError.invalid("memSize", f"expected MiB as a number, got {memory!r}")
         strings = {}
-        for key in ("vmName", "kernel", "initrd", "kernelArgs", "consoleLog"):
+        for key in ("vmName", "kernel", "initrd", "kernelArgs"):
             value = params.get(key, "")
             if not isinstance(value, str):
                 raise ParamError.invalid(key, f"expected text, got {value!r}")
@@ -79,7 +86,6 @@ class VmSpec:
             kernel=strings["kernel"],
             initrd=strings["initrd"],
             cmdline=strings["kernelArgs"],
-            console_log=strings["consoleLog"],
             nics=tuple(NicSpec.from_params(n) for n in nics),
         )
 
@@ -91,6 +97,5 @@ class VmSpec:
             "kernel": self.kernel,
             "initrd": self.initrd,
             "kernelArgs": self.cmdline,
-            "consoleLog": self.console_log,
             "nics": [n.to_params() for n in self.nics],
         }

@@ -7,6 +7,7 @@ import itertools
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,10 +20,22 @@ _counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def output_dir() -> Path:
+def output_dir() -> Iterator[Path]:
+    """test-output/: logs and artefacts.  At the end of the run, no password given to an engine
+    and no token it issued may appear in any log there."""
     path = PROJECT / "test-output"
     path.mkdir(exist_ok=True)
-    return path
+    started = time.time()
+    yield path
+    from devtools.engine_proc import SECRETS
+
+    secrets = {s for s in SECRETS if len(s) >= 8}
+    leaks = [
+        f"{log.relative_to(path)} holds a secret"
+        for log in path.rglob("*.log")
+        if log.stat().st_mtime >= started and any(s in log.read_text(errors="replace") for s in secrets)
+    ]
+    assert not leaks, leaks
 
 
 def _stop_abandoned_clusters() -> None:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 
@@ -55,7 +56,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     except Exception:  # the agent must serve even so: unplugs and stats do not need mirroring
         log.exception("restoring port mirroring failed")
     syncing = asyncio.get_running_loop().create_task(mirror.run(settings.mirror_sync_interval))
-    services = rpc.Services(hypervisor, nics, VmService(hypervisor, nics, mirror, metrics), metrics)
+    log_dir = Path(settings.log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    vms = VmService(hypervisor, nics, mirror, metrics, Path(settings.images_dir), log_dir)
+    services = rpc.Services(hypervisor, nics, vms, metrics)
     app[SERVICES] = services
     app[METHODS] = rpc.methods(services)
     yield

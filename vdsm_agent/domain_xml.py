@@ -1,5 +1,8 @@
 """Build a libvirt ``<domain>`` from a :class:`VmSpec` (pure: no libvirt, no I/O).
 
+The spec names images; the caller (``vdsm_agent/images.py``) has resolved them to files of the
+agent's images directory, and chosen the serial console's file in the agent's log directory.
+
 Guests are ``type='qemu'`` (TCG): KVM guests hang on the hypervisors we test on.  The machine
 is i440fx ``pc``, whose root bus accepts hot-plugged PCI devices in any free slot.
 """
@@ -24,7 +27,8 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str
     return child
 
 
-def build_domain(spec: VmSpec) -> etree._Element:
+def build_domain(spec: VmSpec, kernel: str = "", initrd: str = "", console: str = "") -> etree._Element:
+    """``kernel``, ``initrd``: the resolved files of the spec's images; ``console``: the serial log."""
     dom = etree.Element("domain", type="qemu")
     _sub(dom, "name", spec.name)
     _sub(dom, "uuid", spec.vm_id)
@@ -32,10 +36,10 @@ def build_domain(spec: VmSpec) -> etree._Element:
     _sub(dom, "vcpu", "1")
     os_ = _sub(dom, "os")
     _sub(os_, "type", "hvm", arch="x86_64", machine="pc")
-    if spec.kernel:
-        _sub(os_, "kernel", spec.kernel)
-        if spec.initrd:
-            _sub(os_, "initrd", spec.initrd)
+    if kernel:
+        _sub(os_, "kernel", kernel)
+        if initrd:
+            _sub(os_, "initrd", initrd)
         if spec.cmdline:
             _sub(os_, "cmdline", spec.cmdline)
     features = _sub(dom, "features")
@@ -49,9 +53,9 @@ def build_domain(spec: VmSpec) -> etree._Element:
     _sub(cdrom, "boot", order=str(CDROM_BOOT_ORDER))
     for nic in spec.nics:
         devices.append(build_interface(nic))
-    if spec.console_log:
+    if console:
         serial = _sub(devices, "serial", type="file")
-        _sub(serial, "source", path=spec.console_log)
+        _sub(serial, "source", path=console)
         _sub(serial, "target", port="0")
     _sub(devices, "memballoon", model="none")
     return dom

@@ -27,6 +27,17 @@ class AgentSettings:
     # 'simulated' keeps devices in memory: for scale benchmarks only, never for correctness.
     hypervisor: str = "libvirt"
     log_level: str = "INFO"
+    # VM.create names images; they are files of this directory (never a path from the wire).
+    images_dir: str = "/var/lib/hotplug-nic/images"
+    # The agent's own files: each VM's serial console, <vm id>.console.log.
+    log_dir: str = "/var/log/hotplug-nic"
+    # Mutual TLS (engine pki issue-host): this host's certificate, and the deployment CA whose
+    # certificates (the engine's) are the only clients accepted.  insecure = plain HTTP, for a lab
+    # only: anyone who reaches the port drives the host; the agent warns at every start.
+    tls_cert: str = "/etc/hotplug-nic/pki/agent.pem"
+    tls_key: str = "/etc/hotplug-nic/pki/agent.key"
+    tls_ca: str = "/etc/hotplug-nic/pki/ca.pem"
+    insecure: bool = False
 
     def __post_init__(self) -> None:
         if self.hypervisor not in HYPERVISORS:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from shared_schema import errors
 from shared_schema.answers import VM_DOWN, VmStats, VmStatus, device_hash, failure_data
 from shared_schema.errors import WireError
 from shared_schema.vm import VmSpec
+from vdsm_agent import images
 from vdsm_agent.domain_xml import build_domain, to_string
 from vdsm_agent.hypervisor import Domain, Hypervisor, HypervisorError, NoSuchDomain
 from vdsm_agent.live_xml import parse_nics
@@ -39,11 +41,21 @@ def status(domain: Domain) -> VmStatus:
 
 
 class VmService:
-    def __init__(self, hypervisor: Hypervisor, nics: NicService, mirror: PortMirror, metrics: Metrics | None = None):
+    def __init__(
+        self,
+        hypervisor: Hypervisor,
+        nics: NicService,
+        mirror: PortMirror,
+        metrics: Metrics | None = None,
+        images_dir: Path = Path("/var/lib/hotplug-nic/images"),
+        log_dir: Path = Path("/var/log/hotplug-nic"),
+    ):
         self._hv = hypervisor
         self._nics = nics
         self._mirror = mirror
         self._metrics = metrics or nics.metrics
+        self._images = images_dir
+        self._logs = log_dir
 
     async def create(self, spec: VmSpec) -> VmStats:
         async with self._nics.lock(spec.vm_id):
@@ -52,8 +64,11 @@ class VmService:
                 raise WireError(errors.VM_EXISTS, f"VM {spec.vm_id} already runs on this host")
             except NoSuchDomain:
                 pass
+            kernel = images.resolve(self._images, spec.kernel, "kernel")
+            initrd = images.resolve(self._images, spec.initrd, "initrd")
+            console = images.console_log(self._logs, spec.vm_id)
             try:
-                domain = await self._hv.create(to_string(build_domain(spec)))
+                domain = await self._hv.create(to_string(build_domain(spec, kernel, initrd, str(console))))
             except HypervisorError as exc:
                 raise WireError(errors.CREATE_FAILED, exc.message, failure_data(libvirt_code=exc.code)) from None
             await self._mirror_nics(spec, domain)

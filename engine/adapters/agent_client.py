@@ -12,6 +12,7 @@ the agent's code (VDSM's table in ``shared_schema.errors``), message and data.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -59,12 +60,16 @@ class Agent(Protocol):
 
 
 class JsonRpcAgents:
-    """:class:`Agent` over JSON-RPC, one HTTP session per host."""
+    """:class:`Agent` over JSON-RPC, one HTTPS session per host: mutual TLS with the deployment's
+    CA (``tls``: the engine's client context, which checks each agent's certificate against the
+    host's address), or plain HTTP when ``tls`` is None (``insecure_agents``)."""
 
-    def __init__(self, timeout: float = 45.0, connect_timeout: float = 5.0):
+    def __init__(self, timeout: float = 45.0, connect_timeout: float = 5.0, tls: ssl.SSLContext | None = None):
         # Longer than the agent's own unplug wait (30 s by default), so its answer arrives.
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._tls = tls
+        self._scheme = "https" if tls is not None else "http"
 
     async def ping(self, host: Host) -> None:
         await self._call(host, verbs.PING)
@@ -94,11 +99,12 @@ class JsonRpcAgents:
         key = f"{host.address}:{host.port}"
         session = self._sessions.get(key)
         if session is None or session.closed:
-            session = self._sessions[key] = aiohttp.ClientSession(timeout=self._timeout)
+            connector = aiohttp.TCPConnector(ssl=self._tls if self._tls is not None else False)
+            session = self._sessions[key] = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
         return session
 
     async def _call(self, host: Host, method: str, _timeout: float | None = None, **params: Any) -> Any:
-        url = f"http://{host.address}:{host.port}/jsonrpc"
+        url = f"{self._scheme}://{host.address}:{host.port}/jsonrpc"
         # A call may be given a shorter limit than the session's (monitoring polls).
         timeout = aiohttp.ClientTimeout(total=_timeout, sock_connect=min(_timeout, 5.0)) if _timeout else self._timeout
         request = jsonrpcclient.request(method, params=params) if params else jsonrpcclient.request(method)

@@ -19,7 +19,7 @@ from engine.domain.errors import EngineError
 from engine.domain.model import DOWN, POWERING_DOWN, RUNNING, Cluster, Host, Network, Nic, Version, Vm
 from engine.domain.os_types import OS_TYPES
 from shared_schema.errors import ParamError
-from shared_schema.vm import MIN_MEMORY_MIB, check_vm_name
+from shared_schema.vm import IMAGE_NAME_RULE, MIN_MEMORY_MIB, check_vm_name, parse_image_name
 
 HOTPLUG_MIN_VERSION = Version(3, 1)
 # x86 guests: PCI slots left for devices after the chipset's own (oVirt's limit).
@@ -214,6 +214,11 @@ def refuse_new_vm(vm: Vm) -> Refusal:
         check_vm_name(vm.name)
     except ParamError as exc:
         return EngineError(errors.INVALID, f"VM name {exc.detail.removeprefix('vmName: ')}")
+    for field, image in (("os.kernel", vm.kernel), ("os.initrd", vm.initrd)):
+        try:
+            parse_image_name(image, field)
+        except ParamError:
+            return EngineError(errors.INVALID, f"{field} names an image, not a path: {IMAGE_NAME_RULE}; got {image!r}")
     if vm.memory_bytes < MIN_MEMORY_MIB * MIB:
         return EngineError(errors.INVALID, f"memory must be at least {MIN_MEMORY_MIB} MiB, got {vm.memory_bytes} bytes")
     return None

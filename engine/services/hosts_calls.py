@@ -56,7 +56,6 @@ def vm_spec(vm: Vm, nics: list[Nic]) -> VmSpec:
         kernel=vm.kernel,
         initrd=vm.initrd,
         cmdline=vm.cmdline,
-        console_log=vm.custom_properties.get("console_log", ""),
         nics=tuple(nic_spec(n) for n in nics if n.plugged),
     )
 

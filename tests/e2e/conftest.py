@@ -18,7 +18,6 @@ from devtools import guest, netdev, paths
 from devtools.agent_proc import AgentClient, run_agent
 from devtools.engine_proc import EngineClient, run_engine
 from devtools.pg import Cluster
-from vdsm_agent.domain_xml import build_domain, to_string
 from vdsm_agent.live_xml import parse_nics
 
 LIBVIRT_URI = "qemu:///system"
@@ -46,6 +45,16 @@ class Guest:
         return await asyncio.to_thread(guest.wait_for_console, self.console, text, timeout, after)
 
 
+def _stop_guests_left_by_killed_runs(conn: libvirt.virConnect) -> None:
+    """Guests of this checkout's earlier test runs that were killed before their teardown: they
+    write their consoles into this checkout's state directory (make run's demo VM is spared)."""
+    ours = str(paths.consoles_dir())
+    for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+        with contextlib.suppress(libvirt.libvirtError):
+            if ours in dom.XMLDesc(0) and dom.name() != "hotplug-demo":
+                dom.destroy()
+
+
 @pytest.fixture(scope="session")
 async def libvirt_conn() -> AsyncIterator[libvirt.virConnect]:
     import libvirtaio
@@ -53,6 +62,7 @@ async def libvirt_conn() -> AsyncIterator[libvirt.virConnect]:
     # Events (DEVICE_ADDED / DEVICE_REMOVED) are delivered into this session's asyncio loop.
     events = libvirtaio.virEventRegisterAsyncIOImpl()
     conn = libvirt.open(LIBVIRT_URI)
+    _stop_guests_left_by_killed_runs(conn)
     yield conn
     conn.close()
     # libvirt releases the connection's watches from within the loop: give it a moment
@@ -84,12 +94,13 @@ def consoles(output_dir: Path) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 async def test_guest(libvirt_conn: libvirt.virConnect, consoles: Path) -> AsyncIterator[Guest]:
-    console = consoles / f"{GUEST_NAME}.log"
     with contextlib.suppress(libvirt.libvirtError):  # a killed run may have left its guest
         libvirt_conn.lookupByName(GUEST_NAME).destroy()
+    guest.ensure_built()
+    spec = guest.spec(GUEST_NAME)
+    console = guest.console_of(spec.vm_id)
     console.unlink(missing_ok=True)
-    spec = guest.spec(GUEST_NAME, console, guest.ensure_built())
-    libvirt_conn.createXML(to_string(build_domain(spec)), 0)
+    libvirt_conn.createXML(guest.domain_xml(spec), 0)
     booted = Guest(libvirt_conn, spec.vm_id, console)
     await booted.wait_console(guest.READY_MARKER, timeout=120)
     yield booted

@@ -31,12 +31,11 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-async def web_vm(engine_setup: EngineSetup, consoles: Path) -> AsyncIterator[dict[str, Any]]:
+async def web_vm(engine_setup: EngineSetup) -> AsyncIterator[dict[str, Any]]:
     api, s = engine_setup.api, engine_setup
-    console = consoles / "admin-page.log"
-    console.unlink(missing_ok=True)
     guest.ensure_built()
-    vm = await api.ok("POST", "/vms", guest.engine_vm("web-vm", s.cluster_id, console))
+    vm = await api.ok("POST", "/vms", guest.engine_vm("web-vm", s.cluster_id))
+    console = guest.console_of(vm["id"])
     await api.ok("POST", f"/vms/{vm['id']}/start")
     await asyncio.to_thread(guest.wait_for_console, console, guest.READY_MARKER, 120.0)
     yield {"vm": vm, "console": console}
@@ -237,7 +236,7 @@ async def test_a_nic_unplugged_behind_the_engines_back_and_the_hosts_show_withou
     hosts = page.locator("#hosts tr[data-host]")
     await expect(hosts.filter(has_text="this-host").locator(".host-status")).to_have_text("up")
     await open_vm(page)
-    await new_nic(page, "behind")
+    await new_nic(page, "behind", profile_label="red / red")
     nic = row(page, "behind")
     await expect(nic.locator(".status-text")).to_have_text("Plugged")
     mac = (await nic.locator(".nic-mac").inner_text()).strip()
@@ -254,7 +253,7 @@ def subprocess_detach(vm_id: str, mac: str) -> None:
     import tempfile
 
     with tempfile.NamedTemporaryFile("w", suffix=".xml") as xml:
-        xml.write(f"<interface type='bridge'><mac address='{mac}'/></interface>")
+        xml.write(f"<interface type='bridge'><source bridge='hpt-br0'/><mac address='{mac}'/></interface>")
         xml.flush()
         subprocess.run(["virsh", "-c", "qemu:///system", "detach-device", vm_id, xml.name, "--live"], check=True,
                        capture_output=True)  # fmt: skip

@@ -9,6 +9,7 @@ import socket
 import sys
 from pathlib import Path
 
+from devtools import tls
 from devtools.agent_proc import free_port
 
 
@@ -21,7 +22,8 @@ async def test_agent_notifies_ready_and_stops_cleanly_on_sigterm(tmp_path: Path)
     try:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "vdsm_agent", "--listen", f"127.0.0.1:{port}",
-            env={**os.environ, "NOTIFY_SOCKET": notify_path}, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, **tls.ensure().agent_env(), "NOTIFY_SOCKET": notify_path},
+            stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         loop = asyncio.get_running_loop()
         ready = await asyncio.wait_for(loop.sock_recv(sock, 64), 30)

@@ -39,9 +39,9 @@ async def _metric(agent: AgentClient, name: str) -> float:
 async def test_an_unplug_sent_while_the_guest_boots_succeeds_through_re_sends(
     agent: AgentClient, libvirt_conn: libvirt.virConnect, consoles: Path, bridge: str, vm_id: str, output_dir: Path
 ) -> None:
-    console = consoles / "resend-guest.log"
+    console = guest.console_of(vm_id)
     console.unlink(missing_ok=True)
-    spec = guest.spec("hpt-resend-guest", console, vm_id=vm_id).to_params()
+    spec = guest.spec("hpt-resend-guest", vm_id=vm_id).to_params()
     resends_before = await _metric(agent, "vdsm_agent_unplug_resends_total")
 
     await agent.ok("VM.create", **spec)

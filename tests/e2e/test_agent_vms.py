@@ -27,9 +27,9 @@ async def vm_id(libvirt_conn: libvirt.virConnect) -> AsyncIterator[str]:
 async def test_create_runs_the_vm_with_its_nics_and_destroy_stops_it(
     agent: AgentClient, libvirt_conn: libvirt.virConnect, consoles: Path, bridge: str, vm_id: str
 ) -> None:
-    console = consoles / "agent-created.log"
+    console = guest.console_of(vm_id)  # the agent's own file, named by the VM's id
     console.unlink(missing_ok=True)
-    spec = guest.spec("hpt-agent-created", console, vm_id=vm_id).to_params()
+    spec = guest.spec("hpt-agent-created", vm_id=vm_id).to_params()
     spec["nics"] = [
         {"type": "interface", "device": "bridge", "network": bridge, "macAddr": "52:54:00:a6:00:01",
          "nicModel": "pv", "id": "boot", "bootOrder": 1},
@@ -66,8 +66,8 @@ async def test_create_runs_the_vm_with_its_nics_and_destroy_stops_it(
 async def test_create_with_a_bad_spec_is_refused_before_libvirt(agent: AgentClient, vm_id: str) -> None:
     refused = await agent.error("VM.create", vmId=vm_id, vmName="x", memSize="lots")
     assert refused.code == -32602 and "memSize" in refused.message
-    refused = await agent.error("VM.create", vmId=vm_id, vmName="x", kernel="/nonexistent/vmlinuz")
-    assert refused.code == 9 and "/nonexistent/vmlinuz" in refused.message
+    refused = await agent.error("VM.create", vmId=vm_id, vmName="x", kernel="nonexistent-vmlinuz")
+    assert refused.code == -32602 and "no image named 'nonexistent-vmlinuz'" in refused.message
     assert vm_id not in {vm["vmId"] for vm in await agent.ok("Host.getAllVmStats")}
 
 

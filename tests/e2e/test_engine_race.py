@@ -19,15 +19,14 @@ from tests.e2e.test_engine_story import live_macs
 
 
 async def test_two_engines_racing_on_one_running_vm_stay_consistent(
-    engine_setup: EngineSetup, libvirt_conn: libvirt.virConnect, output_dir: Path, consoles: Path
+    engine_setup: EngineSetup, libvirt_conn: libvirt.virConnect, output_dir: Path
 ) -> None:
     s = engine_setup
-    console = consoles / "engine-race.log"
-    console.unlink(missing_ok=True)
     guest.ensure_built()
     async with run_engine(output_dir / "e2e", s.database_url, ADMIN_PASSWORD) as other:
         a = s.api
-        vm = await a.ok("POST", "/vms", guest.engine_vm("race", s.cluster_id, console))
+        vm = await a.ok("POST", "/vms", guest.engine_vm("race", s.cluster_id))
+        console = guest.console_of(vm["id"])
         vm_id = vm["id"]
         await a.ok("POST", f"/vms/{vm_id}/start")
         try:

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import subprocess
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -49,14 +48,13 @@ async def db_nics(setup: EngineSetup, vm_id: str) -> dict[str, tuple[bool, str]]
 
 @pytest.fixture(scope="module")
 async def running_story_vm(
-    engine_setup: EngineSetup, libvirt_conn: libvirt.virConnect, consoles: Path
+    engine_setup: EngineSetup, libvirt_conn: libvirt.virConnect
 ) -> AsyncIterator[dict[str, Any]]:
     """A rhel_6x64 VM of the engine booting the tiny guest: NIC 'nic1' active, 'nic2' added with activate = false."""
     api, s = engine_setup.api, engine_setup
-    console = consoles / "engine-story.log"
-    console.unlink(missing_ok=True)
     guest.ensure_built()
-    vm = await api.ok("POST", "/vms", guest.engine_vm("story", s.cluster_id, console))
+    vm = await api.ok("POST", "/vms", guest.engine_vm("story", s.cluster_id))
+    console = guest.console_of(vm["id"])
     nic1 = await api.ok("POST", f"/vms/{vm['id']}/nics", {"name": "nic1", "vnic_profile": {"id": s.profile_id}})
     nic2 = await api.ok(
         "POST", f"/vms/{vm['id']}/nics", {"name": "nic2", "vnic_profile": {"id": s.profile_id}, "plugged": False}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -16,6 +15,7 @@ import ovirtsdk4.types as types
 import pytest
 
 from devtools import guest
+from engine.domain.secrets import token_digest
 from tests.e2e.conftest import ADMIN_PASSWORD, EngineSetup
 from tests.e2e.test_engine_story import live_macs
 
@@ -23,13 +23,12 @@ ZERO = "00000000-0000-0000-0000-000000000000"
 
 
 @pytest.fixture(scope="module")
-async def sdk_vm(engine_setup: EngineSetup, consoles: Path) -> AsyncIterator[dict[str, Any]]:
+async def sdk_vm(engine_setup: EngineSetup) -> AsyncIterator[dict[str, Any]]:
     """A running VM of the engine, booted to the tiny guest's ready marker."""
     api, s = engine_setup.api, engine_setup
-    console = consoles / "sdk-vm.log"
-    console.unlink(missing_ok=True)
     guest.ensure_built()
-    vm = await api.ok("POST", "/vms", guest.engine_vm("sdk-vm", s.cluster_id, console))
+    vm = await api.ok("POST", "/vms", guest.engine_vm("sdk-vm", s.cluster_id))
+    console = guest.console_of(vm["id"])
     await api.ok("POST", f"/vms/{vm['id']}/start")
     await asyncio.to_thread(guest.wait_for_console, console, guest.READY_MARKER, 120.0)
     yield {**vm, "console": console}
@@ -140,7 +139,10 @@ async def test_the_ovirt_sdk_drives_the_whole_nic_story(
     # close() logged out: the SDK's token no longer opens anything.
     conn = await asyncpg.connect(s.database_url)
     try:
-        assert await conn.fetchval("SELECT count(*) FROM api_sessions WHERE token = $1", out["token"]) == 0
+        assert await conn.fetchval("SELECT count(*) FROM api_sessions") > 0  # other clients' sessions stay
+        assert (
+            await conn.fetchval("SELECT count(*) FROM api_sessions WHERE token = $1", token_digest(out["token"])) == 0
+        )
     finally:
         await conn.close()
 
@@ -181,6 +183,6 @@ async def test_the_sdk_logs_in_again_when_its_token_expired_and_reports_bad_cred
 async def _drop_session(database_url: str, token: str) -> None:
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute("DELETE FROM api_sessions WHERE token = $1", token)
+        await conn.execute("DELETE FROM api_sessions WHERE token = $1", token_digest(token))
     finally:
         await conn.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from devtools import paths
+from devtools import paths, tls
 from devtools.agent_proc import free_port
 from devtools.engine_proc import TOKEN_PATH
 
@@ -171,12 +171,15 @@ async def test_the_wheel_runs_as_the_units_run_it(
     for config in ("engine.toml", "vdsm-agent.toml"):
         (etc / config).write_text((DEPLOY / config).read_text())
     engine_port, agent_port = free_port(), free_port()
+    run_pki = tls.ensure()  # what `engine pki` makes for a deployment
     env = {
         "PATH": "/usr/bin:/bin",
         "DATABASE_URL": database_url,  # what /etc/hotplug-nic/engine.env holds
         "ENGINE_ADMIN_PASSWORD": "wheel-secret",
         "ENGINE_LISTEN": f"127.0.0.1:{engine_port}",
         "VDSM_AGENT_LISTEN": f"127.0.0.1:{agent_port}",
+        **run_pki.engine_env(),
+        **run_pki.agent_env(),
     }
     migrate, serve = (_as_installed(a, installed_venv, etc) for a in _exec_lines("engine.service"))
     (agent_cmd,) = (_as_installed(a, installed_venv, etc) for a in _exec_lines("vdsm-agent.service"))
@@ -200,9 +203,11 @@ async def test_the_wheel_runs_as_the_units_run_it(
             assert resp.status == 200
             assert (await resp.text()).endswith("<vms/>")  # XML, as oVirt answers by default
         ping = {"jsonrpc": "2.0", "method": "Host.ping", "id": 1}
-        await _wait(http, f"http://127.0.0.1:{agent_port}/jsonrpc", agent, json=ping)
-        async with http.post(f"http://127.0.0.1:{agent_port}/jsonrpc", json=ping) as resp:
-            assert "result" in await resp.json()
+        url = f"https://127.0.0.1:{agent_port}/jsonrpc"
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=run_pki.client_context())) as as_engine:
+            await _wait(as_engine, url, agent, json=ping)
+            async with as_engine.post(url, json=ping) as resp:
+                assert "result" in await resp.json()
     finally:
         for proc in (engine, agent):
             if proc.returncode is None:
@@ -223,7 +228,7 @@ async def test_the_installed_engine_refuses_a_database_migrated_by_a_newer_engin
     finally:
         await conn.close()
     env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": migrated_database_url, "ENGINE_ADMIN_PASSWORD": "x",
-           "ENGINE_LISTEN": f"127.0.0.1:{free_port()}"}  # fmt: skip
+           "ENGINE_LISTEN": f"127.0.0.1:{free_port()}", **tls.ensure().engine_env()}  # fmt: skip
     for command in ("migrate", "serve"):
         done = subprocess.run(
             [str(installed_venv / "bin" / "engine"), command], env=env, cwd="/", capture_output=True, text=True,

@@ -14,18 +14,19 @@ VM_ID = str(uuid.uuid4())
 
 
 def test_tiny_guest_domain() -> None:
-    dom = build_domain(VmSpec(VM_ID, "g1", 128, "/k", "/i", "console=ttyS0", "/tmp/c.log"))
+    dom = build_domain(VmSpec(VM_ID, "g1", 128, "vmlinuz", "initrd.img", "console=ttyS0"), "/img/vmlinuz",
+                       "/img/initrd.img", "/log/c.log")  # fmt: skip
     assert dom.get("type") == "qemu"  # TCG: KVM guests hang here
     assert dom.findtext("uuid") == VM_ID
     assert dom.find("memory").text == "128" and dom.find("memory").get("unit") == "MiB"
     assert dom.find("os/type").get("machine") == "pc"
     assert [dom.findtext(f"os/{t}") for t in ("kernel", "initrd", "cmdline")] == [
-        "/k",
-        "/i",
+        "/img/vmlinuz",
+        "/img/initrd.img",
         "console=ttyS0",
     ]
     assert dom.find("features/acpi") is not None  # unplug requests reach the guest through ACPI
-    assert dom.find("devices/serial/source").get("path") == "/tmp/c.log"
+    assert dom.find("devices/serial/source").get("path") == "/log/c.log"
 
 
 def test_spec_rejects_nonsense() -> None:
@@ -35,5 +36,6 @@ def test_spec_rejects_nonsense() -> None:
         VmSpec(VM_ID, "")
     with pytest.raises(ParamError, match="memSize"):
         VmSpec(VM_ID, "g", memory_mib=1)
-    with pytest.raises(ParamError, match="kernel: must be an absolute path"):
-        VmSpec(VM_ID, "g", kernel="vmlinuz")
+    for path in ("/boot/vmlinuz", "../vmlinuz", "..", "a\x00b"):
+        with pytest.raises(ParamError, match="kernel: expected a file name of the host's images directory"):
+            VmSpec(VM_ID, "g", kernel=path)

@@ -333,10 +333,9 @@ def vm_params(**changes: Any) -> dict[str, Any]:
         "vmId": VM_ID,
         "vmName": "demo",
         "memSize": 256,
-        "kernel": "/boot/vmlinuz",
-        "initrd": "/boot/initrd",
+        "kernel": "vmlinuz",
+        "initrd": "initrd.img",
         "kernelArgs": "console=ttyS0",
-        "consoleLog": "/var/log/demo.log",
         "nics": [bridge_nic(), bridge_nic(device="bridgeless", alias="ua-nic2", macAddr="00:1a:4a:16:01:52")],
     }
     params.update(changes)
@@ -346,13 +345,12 @@ def vm_params(**changes: Any) -> dict[str, Any]:
 def test_vm_spec_reads_every_field() -> None:
     spec = VmSpec.from_params(vm_params(vmId=VM_ID.upper()))
     assert spec.vm_id == VM_ID
-    assert (spec.name, spec.memory_mib, spec.kernel, spec.initrd, spec.cmdline, spec.console_log) == (
+    assert (spec.name, spec.memory_mib, spec.kernel, spec.initrd, spec.cmdline) == (
         "demo",
         256,
-        "/boot/vmlinuz",
-        "/boot/initrd",
+        "vmlinuz",
+        "initrd.img",
         "console=ttyS0",
-        "/var/log/demo.log",
     )
     assert [n.alias for n in spec.nics] == ["ua-nic1", "ua-nic2"]
     assert VmSpec.from_params(spec.to_params()) == spec
@@ -360,7 +358,7 @@ def test_vm_spec_reads_every_field() -> None:
 
 def test_vm_spec_defaults() -> None:
     spec = VmSpec.from_params({"vmId": VM_ID, "vmName": "demo"})
-    assert (spec.memory_mib, spec.kernel, spec.console_log, spec.nics) == (128, "", "", ())
+    assert (spec.memory_mib, spec.kernel, spec.nics) == (128, "", ())
 
 
 BAD_VMS: list[tuple[str, dict[str, Any], int, str]] = [
@@ -374,8 +372,10 @@ BAD_VMS: list[tuple[str, dict[str, Any], int, str]] = [
     ("memSize text", vm_params(memSize="256"), INVALID, "memSize"),
     ("memSize boolean", vm_params(memSize=True), INVALID, "memSize"),
     ("memSize too small", vm_params(memSize=8), INVALID, "memSize"),
-    ("relative kernel", vm_params(kernel="vmlinuz"), INVALID, "kernel"),
-    ("relative consoleLog", vm_params(consoleLog="c.log"), INVALID, "consoleLog"),
+    ("kernel as a path", vm_params(kernel="/boot/vmlinuz"), INVALID, "kernel"),
+    ("kernel out of the images", vm_params(kernel="../vmlinuz"), INVALID, "kernel"),
+    ("initrd as '..'", vm_params(initrd=".."), INVALID, "initrd"),
+    ("a console path (the agent names consoles)", vm_params(consoleLog="/tmp/x/victim.txt"), INVALID, "consoleLog"),
     ("initrd not text", vm_params(initrd=3), INVALID, "initrd"),
     ("nics not a list", vm_params(nics={"nic": 1}), INVALID, "nics"),
     ("a bad nic", vm_params(nics=[bridge_nic(macAddr="bad")]), INVALID, "nic.macAddr"),

@@ -31,8 +31,8 @@ def make_vm(**changes: Any) -> Vm:
         "status": "up",
         "memory_bytes": 2 * GIB,
         "host_id": "h1",
-        "kernel": "/boot/vmlinuz",
-        "initrd": "/boot/initrd.img",
+        "kernel": "vmlinuz",
+        "initrd": "initrd.img",
         "cmdline": "console=ttyS0",
         "custom_properties": {"console_log": "/var/log/web-01.log"},
     }
@@ -132,8 +132,8 @@ def test_vm_json_is_ovirts_shape(prefix: str) -> None:
         "cluster": {"id": "c1", "href": f"{prefix}/clusters/c1"},
         "os": {
             "type": "rhel_6x64",
-            "kernel": "/boot/vmlinuz",
-            "initrd": "/boot/initrd.img",
+            "kernel": "vmlinuz",
+            "initrd": "initrd.img",
             "cmdline": "console=ttyS0",
         },
         "custom_properties": {"custom_property": [{"name": "console_log", "value": "/var/log/web-01.log"}]},
@@ -281,12 +281,12 @@ def test_vm_from_body_reads_every_field() -> None:
         "name": "web-01",
         "cluster": {"id": "c1"},
         "memory": str(2 * GIB),
-        "os": {"type": "rhel_6x64", "kernel": "/boot/vmlinuz", "initrd": "/boot/initrd.img", "cmdline": "quiet"},
+        "os": {"type": "rhel_6x64", "kernel": "vmlinuz", "initrd": "initrd.img", "cmdline": "quiet"},
         "custom_properties": {"custom_property": [{"name": "console_log", "value": "/tmp/c.log"}, {"name": "x"}]},
     }
     vm = rep.vm_from_body(body)
     assert (vm.name, vm.cluster_id, vm.memory_bytes, vm.status) == ("web-01", "c1", 2 * GIB, "down")
-    assert (vm.os_type, vm.kernel, vm.initrd, vm.cmdline) == ("rhel_6x64", "/boot/vmlinuz", "/boot/initrd.img", "quiet")
+    assert (vm.os_type, vm.kernel, vm.initrd, vm.cmdline) == ("rhel_6x64", "vmlinuz", "initrd.img", "quiet")
     assert vm.custom_properties == {"console_log": "/tmp/c.log", "x": ""}
     assert vm.host_id is None
 
@@ -410,16 +410,16 @@ def test_vm_spec_sends_only_plugged_nics_and_memory_in_mib() -> None:
         "vmId": VM_ID,
         "vmName": "web-01",
         "memSize": 2048,
-        "kernel": "/boot/vmlinuz",
-        "initrd": "/boot/initrd.img",
+        "kernel": "vmlinuz",
+        "initrd": "initrd.img",
         "kernelArgs": "console=ttyS0",
-        "consoleLog": "/var/log/web-01.log",
         "nics": [nic_spec(plugged).to_params()],
     }
     assert VmSpec.from_params(params).nics == (nic_spec(plugged),)
 
 
-def test_vm_spec_without_console_log_property_sends_none() -> None:
-    params = vm_spec(make_vm(custom_properties={}), []).to_params()
-    assert params["consoleLog"] == ""
+def test_vm_spec_sends_no_path_even_when_a_custom_property_names_one() -> None:
+    """The agent names consoles itself: a console_log property (the engine's old way) is not sent."""
+    params = vm_spec(make_vm(custom_properties={"console_log": "/tmp/x/victim.txt"}), []).to_params()
+    assert "consoleLog" not in params and "/tmp/x/victim.txt" not in str(params)
     assert params["nics"] == []

@@ -282,3 +282,10 @@ def test_every_kind_has_a_unique_name_and_a_known_status() -> None:
     kinds = [v for v in vars(errors).values() if isinstance(v, ErrorKind)]
     assert len({k.name for k in kinds}) == len(kinds)
     assert {k.status for k in kinds} <= {400, 401, 403, 404, 409, 502, 503}
+
+
+@pytest.mark.parametrize("image", ["/boot/vmlinuz", "../vmlinuz", "..", "a/b"])
+def test_a_new_vm_names_images_never_paths(image: str) -> None:
+    assert rules.refuse_new_vm(make_vm(kernel="vmlinuz", initrd="initrd.img")) is None
+    assert "not a path" in refused(rules.refuse_new_vm(make_vm(kernel=image)), errors.INVALID).detail
+    assert "os.initrd" in refused(rules.refuse_new_vm(make_vm(initrd=image)), errors.INVALID).detail
