@@ -15,10 +15,10 @@ import jsonrpcclient
 import pytest
 
 from devtools import guest, tls
-from devtools.agent_proc import AgentClient
+from devtools.agent_proc import AgentClient, run_agent
 from engine import pki
 from shared_schema.errors import INVALID_PARAMETER
-from tests.e2e.conftest import Guest
+from tests.e2e.conftest import EngineSetup, Guest
 
 
 def _context(cert: tuple[Path, Path] | None, ca: Path) -> ssl.SSLContext:
@@ -96,3 +96,22 @@ async def test_vm_create_takes_no_path_and_leaves_other_files_alone(
     await asyncio.sleep(0.5)
     assert (victim.read_bytes(), victim.stat().st_mode, victim.stat().st_uid) == before
     assert not guest.console_of(vm_id).exists()
+
+
+async def test_the_engine_refuses_an_agent_whose_certificate_names_another_address(
+    engine_setup: EngineSetup, output_dir: Path, tmp_path: Path
+) -> None:
+    """An agent at 127.0.0.1 presenting a certificate of the deployment CA, but for 192.0.2.9:
+    the engine never talks to it (a stolen host certificate cannot impersonate another host)."""
+    run = tls.ensure()
+    cert, key = pki.issue(run.directory, "elsewhere", server_names=["192.0.2.9"], client=False, out_dir=tmp_path)
+    async with run_agent(output_dir / "e2e", tls_cert=str(cert), tls_key=str(key)) as impostor:
+        port = int(impostor.url.split(":")[2].split("/")[0])
+        host = await engine_setup.api.ok("POST", "/hosts", {"name": "impostor", "address": "127.0.0.1", "port": port,
+                                                            "cluster": {"id": engine_setup.cluster_id}})  # fmt: skip
+        assert host["status"] == "non_responsive"
+        vm = await engine_setup.api.ok("POST", "/vms", guest.engine_vm("never-there", engine_setup.cluster_id))
+        placement = {"vm": {"placement_policy": {"hosts": {"host": [{"id": host["id"]}]}}}}
+        status, fault = await engine_setup.api.fault("POST", f"/vms/{vm['id']}/start", placement)
+        assert status == 409 and fault["code"] == "NO_HOST_AVAILABLE"  # not up: never asked
+        assert "POST /jsonrpc" not in impostor.log.read_text()  # no call ever got through
