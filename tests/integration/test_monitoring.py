@@ -11,9 +11,9 @@ import asyncpg
 import pytest
 
 from engine.domain import reconcile
-from engine.domain.model import Host, Nic, Version, Vm, VnicProfile
+from engine.domain.model import Host, Nic, Vm, VnicProfile
 from engine.metrics import EngineMetrics
-from engine.services import inventory, nics, vms
+from engine.services import nics
 from engine.services.context import Context
 from engine.services.hosts_calls import HostCalls, alias_of
 from engine.services.monitoring import HOST_NON_RESPONSIVE, HOST_UP, Monitor
@@ -22,8 +22,8 @@ from engine.settings import EngineSettings
 from shared_schema.answers import VM_PAUSED, PlacedNic
 from shared_schema.nic import PciAddress
 from tests.fakes import ScriptedAgent, unreachable
+from tests.integration.conftest import USER, Running
 
-USER = "admin@internal"
 SETTINGS = EngineSettings(database_url="unused", admin_password="x", missed_polls=3, lease_ttl=10)
 
 
@@ -40,22 +40,13 @@ class Watched:
 
 
 @pytest.fixture
-async def watched(pool: asyncpg.Pool) -> Watched:
-    agent = ScriptedAgent()
-    ctx = Context(pool, HostCalls(agent))
-    cluster = await inventory.add_cluster(ctx, "c1", Version(4, 7))
-    host = await inventory.add_host(ctx, "h1", cluster.id, "192.0.2.1", 54321)
-    _, profile = await inventory.add_network(ctx, "net1", cluster_id=cluster.id)
-    vm = await vms.add_vm(ctx, USER, Vm(id="", name="vm1", cluster_id=cluster.id, os_type="rhel_6x64",
-                                        status="down", memory_bytes=128 * 2**20))  # fmt: skip
-    nic1 = await nics.add_nic(ctx, USER, vm.id, NicFields(name="nic1", profile_id=profile.id))
-    nic2 = await nics.add_nic(ctx, USER, vm.id, NicFields(name="nic2", profile_id=profile.id), activate=False)
-    vm = await vms.run_vm(ctx, USER, vm.id)
-    monitor = Monitor(ctx, "engine-a", SETTINGS, EngineMetrics())
+async def watched(running: Running) -> Watched:
+    """The running VM, with a second NIC not plugged, watched by engine-a."""
+    r = running
+    nic2 = await nics.add_nic(r.ctx, USER, r.vm.id, NicFields(name="nic2", profile_id=r.profile.id), activate=False)
+    monitor = Monitor(r.ctx, "engine-a", SETTINGS, EngineMetrics())
     await monitor.cycle()  # a first look: nothing differs
-    async with ctx.transaction() as repo:
-        nic1 = await repo.nic(vm.id, nic1.id)
-    return Watched(ctx, agent, monitor, host, profile, vm, nic1, nic2)
+    return Watched(r.ctx, r.agent, monitor, r.host, r.profile, r.vm, r.nic1, nic2)
 
 
 async def state(w: Watched) -> tuple[str, dict[str, tuple[bool, str]], list[str]]:
