@@ -16,6 +16,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from devtools import guest
 from devtools.agent_proc import run_agent
 from tests.e2e.conftest import ADMIN_PASSWORD, EngineSetup
+from tests.e2e.test_engine_monitoring import detach_behind_the_engines_back
 from tests.e2e.test_engine_story import live_macs
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -242,21 +243,9 @@ async def test_a_nic_unplugged_behind_the_engines_back_and_the_hosts_show_withou
     mac = (await nic.locator(".nic-mac").inner_text()).strip()
     await asyncio.to_thread(guest.wait_for_console, web_vm["console"], mac, 30.0)
     # virsh, not the page: monitoring notices, and the page shows it without a reload.
-    vm_id = web_vm["vm"]["id"]
-    await asyncio.to_thread(subprocess_detach, vm_id, mac)
+    await detach_behind_the_engines_back(libvirt_conn, web_vm["vm"]["id"], mac)
     await expect(nic.locator(".status-text")).to_have_text("Unplugged", timeout=15_000)
     await expect(page.locator("#events .event-text").first).to_contain_text("was unplugged on host this-host")
-
-
-def subprocess_detach(vm_id: str, mac: str) -> None:
-    import subprocess
-    import tempfile
-
-    with tempfile.NamedTemporaryFile("w", suffix=".xml") as xml:
-        xml.write(f"<interface type='bridge'><source bridge='hpt-br0'/><mac address='{mac}'/></interface>")
-        xml.flush()
-        subprocess.run(["virsh", "-c", "qemu:///system", "detach-device", vm_id, xml.name, "--live"], check=True,
-                       capture_output=True)  # fmt: skip
 
 
 HOSTILE = "<img src=x onerror=alert(1)>"
