@@ -108,6 +108,7 @@ def _vm(row: asyncpg.Record) -> Vm:
         initrd=row["initrd"],
         cmdline=row["cmdline"],
         custom_properties=json.loads(row["custom_properties"]),
+        device_generation=row["device_generation"],
     )
 
 
@@ -402,9 +403,20 @@ class Repository:
                 "UPDATE vm_device SET is_plugged = $2, address = $3, alias = $4 WHERE device_id = $1",
                 nic.id, nic.plugged, str(nic.address or ""), nic.alias,
             )  # fmt: skip
+        await self.bump_devices(nic.vm_id)
+
+    async def bump_devices(self, vm_id: str) -> int:
+        """One more change to the VM's devices (monitoring looks again); the new generation."""
+        generation: int = await self.conn.fetchval(
+            "UPDATE vms SET device_generation = device_generation + 1 WHERE id = $1 RETURNING device_generation",
+            vm_id,
+        )
+        return generation
 
     async def delete_nic(self, nic_id: str) -> None:
-        await self.conn.execute("DELETE FROM vm_device WHERE device_id = $1", nic_id)
+        vm_id = await self.conn.fetchval("DELETE FROM vm_device WHERE device_id = $1 RETURNING vm_id", nic_id)
+        if vm_id is not None:
+            await self.bump_devices(vm_id)
 
     # -- audit log ---------------------------------------------------------------------------
     async def audit(

@@ -84,6 +84,7 @@ class Vm:
     initrd: str = ""
     cmdline: str = ""
     custom_properties: dict[str, str] = field(default_factory=dict)
+    device_generation: int = 0  # bumped by every change the engine makes to the VM's devices
 
     @property
     def running(self) -> bool:

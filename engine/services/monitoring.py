@@ -46,7 +46,9 @@ class HostWatch:
 
     missed: int = 0
     last_answer: float | None = None  # time.monotonic() of the last poll answered
-    hashes: dict[str, str] = field(default_factory=dict)  # VM id -> device hash last reconciled
+    # VM id -> (the host's device hash, the database's device generation) last reconciled: a VM
+    # is looked at again when either moved (the engine's own changes bump the generation).
+    seen: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 class Monitor:
@@ -57,6 +59,7 @@ class Monitor:
         self.metrics = metrics
         self.watches: dict[str, HostWatch] = {}
         self._limit = asyncio.Semaphore(64)  # hosts polled at once
+        self._polls: dict[str, asyncio.Task[None]] = {}  # host id -> its poll in progress
 
     async def run(self) -> None:
         """Cycle until cancelled; then hand the hosts back so another engine takes them at once."""
@@ -70,6 +73,8 @@ class Monitor:
                 self.metrics.monitor_cycle.observe(time.monotonic() - started)
                 await asyncio.sleep(max(0.0, self.settings.monitor_interval - (time.monotonic() - started)))
         finally:
+            for poll in self._polls.values():
+                poll.cancel()
             with contextlib.suppress(Exception):
                 async with self.ctx.transaction() as repo:
                     await repo.release_hosts(self.engine_id)
@@ -81,7 +86,17 @@ class Monitor:
         for gone in set(self.watches) - held:
             del self.watches[gone]
         self.metrics.watched.set(len(hosts))
-        await asyncio.gather(*(self._watch_one(h) for h in hosts))
+        # Each host's poll runs on its own: one that hangs (a host dying mid-answer) delays
+        # nobody else, and is not started again until it has ended.
+        for host in hosts:
+            poll = self._polls.get(host.id)
+            if poll is None or poll.done():
+                self._polls[host.id] = asyncio.create_task(self._watch_one(host), name=f"poll {host.name}")
+        for gone in set(self._polls) - held:
+            self._polls.pop(gone).cancel()
+        running = [poll for poll in self._polls.values() if not poll.done()]
+        if running:
+            await asyncio.wait(running, timeout=self.settings.monitor_interval)
         await self._count()
 
     async def _watch_one(self, host: Host) -> None:
@@ -117,16 +132,21 @@ class Monitor:
                 moved = vm.host_id == host.id and vm.status != DOWN
             else:
                 status = rules.STATUS_OF.get(seen.status, DOWN)
-                moved = (status, host.id) != (vm.status, vm.host_id) or seen.device_hash != state.hashes.get(vm.id)
+                moved = (status, host.id) != (vm.status, vm.host_id) or state.seen.get(vm.id) != (
+                    seen.device_hash,
+                    vm.device_generation,
+                )
             if moved:
+                log.debug("host %s: VM %s moved (reported %s)", host.name, vm.name, seen)
                 await self.reconcile_vm(host, vm.id, state)
-        state.hashes = {vm_id: h for vm_id, h in state.hashes.items() if vm_id in reported}
+        state.seen = {vm_id: h for vm_id, h in state.seen.items() if vm_id in reported}
 
     async def reconcile_vm(self, host: Host, vm_id: str, state: HostWatch) -> rules.Changes | None:
         """Bring one VM's rows to what ``host`` reports; None when a use case holds the VM now."""
         async with self.ctx.transaction() as repo:
             vm = await repo.vm_unless_locked(vm_id)
             if vm is None:
+                log.debug("host %s: VM %s is busy, next cycle", host.name, vm_id)
                 return None  # a plug, unplug, start or stop is in flight: next cycle
             if vm.status != DOWN and vm.host_id not in (None, host.id):
                 log.warning("VM %s runs on host %s by the database but host %s reports it", vm.name, vm.host_id,
@@ -148,8 +168,9 @@ class Monitor:
                 await repo.set_unmanaged_nics(vm.id, changes.foreign.nics)
                 for nic in changes.foreign.new:
                     await self._audit(repo, rules.unmanaged_audit(vm, host.name, nic), vm, None, host)
+            generation = (await repo.vm(vm.id)).device_generation  # after our own changes
         if reported is not None:
-            state.hashes[vm.id] = reported.device_hash
+            state.seen[vm.id] = (reported.device_hash, generation)
         for kind in changes.kinds():
             self.metrics.reconciled.labels(kind).inc()
         if changes.kinds():

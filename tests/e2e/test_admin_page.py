@@ -121,6 +121,24 @@ async def test_deactivate_then_remove(page: Page, web_vm: dict[str, Any], libvir
     await expect(page.get_by_role("status")).to_have_text("NIC page2 removed.")
 
 
+async def test_a_nic_unplugged_behind_the_engines_back_and_the_hosts_show_without_reload(
+    page: Page, engine_setup: EngineSetup, web_vm: dict[str, Any], libvirt_conn: libvirt.virConnect
+) -> None:
+    await login(page)
+    hosts = page.locator("#hosts tr[data-host]")
+    await expect(hosts.filter(has_text="this-host").locator(".host-status")).to_have_text("up")
+    await open_vm(page)
+    await new_nic(page, "behind", profile_label="red / red")
+    nic = row(page, "behind")
+    await expect(nic.locator(".status-text")).to_have_text("Plugged")
+    mac = (await nic.locator(".nic-mac").inner_text()).strip()
+    await asyncio.to_thread(guest.wait_for_console, web_vm["console"], mac, 30.0)
+    # virsh, not the page: monitoring notices, and the page shows it without a reload.
+    await detach_behind_the_engines_back(libvirt_conn, web_vm["vm"]["id"], mac)
+    await expect(nic.locator(".status-text")).to_have_text("Unplugged", timeout=15_000)
+    await expect(page.locator("#events .event-text").first).to_contain_text("was unplugged on host this-host")
+
+
 async def test_edit_of_a_plugged_nic_on_the_running_vm_shows_the_refusal(page: Page, web_vm: dict[str, Any]) -> None:
     await login(page)
     await open_vm(page)
@@ -228,24 +246,6 @@ async def test_an_unplug_shows_progress_while_the_guest_decides_then_the_failure
         finally:
             with contextlib.suppress(libvirt.libvirtError):
                 libvirt_conn.lookupByUUIDString(vm["id"]).destroy()
-
-
-async def test_a_nic_unplugged_behind_the_engines_back_and_the_hosts_show_without_reload(
-    page: Page, engine_setup: EngineSetup, web_vm: dict[str, Any], libvirt_conn: libvirt.virConnect
-) -> None:
-    await login(page)
-    hosts = page.locator("#hosts tr[data-host]")
-    await expect(hosts.filter(has_text="this-host").locator(".host-status")).to_have_text("up")
-    await open_vm(page)
-    await new_nic(page, "behind", profile_label="red / red")
-    nic = row(page, "behind")
-    await expect(nic.locator(".status-text")).to_have_text("Plugged")
-    mac = (await nic.locator(".nic-mac").inner_text()).strip()
-    await asyncio.to_thread(guest.wait_for_console, web_vm["console"], mac, 30.0)
-    # virsh, not the page: monitoring notices, and the page shows it without a reload.
-    await detach_behind_the_engines_back(libvirt_conn, web_vm["vm"]["id"], mac)
-    await expect(nic.locator(".status-text")).to_have_text("Unplugged", timeout=15_000)
-    await expect(page.locator("#events .event-text").first).to_contain_text("was unplugged on host this-host")
 
 
 HOSTILE = "<img src=x onerror=alert(1)>"

@@ -195,3 +195,13 @@ async def test_each_host_is_watched_by_one_engine_and_taken_over_when_its_lease_
     polls = w.agent.verbs().count("Host.getAllVmStats")
     await w.monitor.cycle()  # engine-a is back: the host is not its any more
     assert w.agent.verbs().count("Host.getAllVmStats") == polls and w.monitor.watches == {}
+
+
+async def test_a_nic_the_engine_plugged_and_the_host_lost_before_the_next_poll_is_unplugged(watched: Watched) -> None:
+    """Between two polls the engine plugs nic2 and someone removes it again: the host's device
+    hash is back where it was, but the engine's own change makes monitoring look again."""
+    w = watched
+    await nics.set_plugged(w.ctx, USER, w.vm.id, w.nic2.id, True)
+    del w.agent.vms[w.vm.id][alias_of(w.nic2)]
+    await w.monitor.cycle()
+    assert (await state(w))[1]["nic2"] == (False, "")
