@@ -10,6 +10,7 @@ import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import libvirt
 import pytest
@@ -165,3 +166,22 @@ async def engine_setup(
         profiles = (await api.ok("GET", "/vnicprofiles"))["vnic_profile"]
         profile = next(p for p in profiles if p["network"]["id"] == network["id"])
         yield EngineSetup(api, agent, cluster["id"], host["id"], network["id"], profile["id"], database_url)
+
+
+async def boot_vm(
+    s: EngineSetup, name: str, nics: list[dict[str, Any]] | None = None, host_id: str | None = None, wait: bool = True
+) -> dict[str, Any]:
+    """A VM of the engine booting the tiny guest with ``nics`` (on the setup's network), started
+    on ``host_id`` (default: the setup's own host; other tests register hosts that come and go)
+    and, unless ``wait`` is false, booted to its ready marker.  Its serial console is under "console"."""
+    api = s.api
+    guest.ensure_built()
+    vm = await api.ok("POST", "/vms", guest.engine_vm(name, s.cluster_id))
+    console = guest.console_of(vm["id"])
+    for nic in nics or []:
+        await api.ok("POST", f"/vms/{vm['id']}/nics", {"vnic_profile": {"id": s.profile_id}, **nic})
+    placement = {"vm": {"placement_policy": {"hosts": {"host": [{"id": host_id or s.host_id}]}}}}
+    await api.ok("POST", f"/vms/{vm['id']}/start", placement)
+    if wait:
+        await asyncio.to_thread(guest.wait_for_console, console, guest.READY_MARKER, 120.0)
+    return {**vm, "console": console}

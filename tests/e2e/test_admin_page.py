@@ -15,7 +15,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from devtools import guest
 from devtools.agent_proc import run_agent
-from tests.e2e.conftest import ADMIN_PASSWORD, EngineSetup
+from tests.e2e.conftest import ADMIN_PASSWORD, EngineSetup, boot_vm
 from tests.e2e.test_engine_monitoring import detach_behind_the_engines_back
 from tests.e2e.test_engine_story import live_macs
 
@@ -33,15 +33,10 @@ async def browser() -> AsyncIterator[Browser]:
 
 @pytest.fixture(scope="module")
 async def web_vm(engine_setup: EngineSetup) -> AsyncIterator[dict[str, Any]]:
-    api, s = engine_setup.api, engine_setup
-    guest.ensure_built()
-    vm = await api.ok("POST", "/vms", guest.engine_vm("web-vm", s.cluster_id))
-    console = guest.console_of(vm["id"])
-    await api.ok("POST", f"/vms/{vm['id']}/start")
-    await asyncio.to_thread(guest.wait_for_console, console, guest.READY_MARKER, 120.0)
-    yield {"vm": vm, "console": console}
+    vm = await boot_vm(engine_setup, "web-vm")
+    yield {"vm": vm, "console": vm["console"]}
     with contextlib.suppress(AssertionError):
-        await api.ok("POST", f"/vms/{vm['id']}/stop")
+        await engine_setup.api.ok("POST", f"/vms/{vm['id']}/stop")
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from devtools.engine_proc import EngineClient, run_engine
 from devtools.pg import Cluster
 from engine.domain import reconcile
 from engine.services.monitoring import HOST_NON_RESPONSIVE, HOST_UP
-from tests.e2e.conftest import ADMIN_PASSWORD, EngineSetup
+from tests.e2e.conftest import ADMIN_PASSWORD, EngineSetup, boot_vm
 from tests.e2e.test_engine_story import live_macs, pci_text
 
 T = TypeVar("T")
@@ -77,22 +77,6 @@ async def events(api: EngineClient, vm_id: str | None = None) -> list[dict[str, 
     return found
 
 
-async def boot(api: EngineClient, s: EngineSetup, name: str, nics: list[dict[str, Any]],
-               host_id: str | None = None, wait: bool = True) -> dict[str, Any]:  # fmt: skip
-    """A VM of the engine booting the tiny guest, started; its serial console under "console"."""
-    guest.ensure_built()
-    vm = await api.ok("POST", "/vms", guest.engine_vm(name, s.cluster_id))
-    console = guest.console_of(vm["id"])
-    for nic in nics:
-        await api.ok("POST", f"/vms/{vm['id']}/nics", {"vnic_profile": {"id": s.profile_id}, **nic})
-    # On this test's own host: other tests register hosts that come and go.
-    placement = {"vm": {"placement_policy": {"hosts": {"host": [{"id": host_id or s.host_id}]}}}}
-    await api.ok("POST", f"/vms/{vm['id']}/start", placement)
-    if wait:
-        await asyncio.to_thread(guest.wait_for_console, console, guest.READY_MARKER, 120.0)
-    return {**vm, "console": console}
-
-
 async def nic_named(api: EngineClient, vm_id: str, name: str) -> dict[str, Any]:
     return next(n for n in (await api.ok("GET", f"/vms/{vm_id}/nics"))["nic"] if n["name"] == name)
 
@@ -101,7 +85,7 @@ async def nic_named(api: EngineClient, vm_id: str, name: str) -> dict[str, Any]:
 async def watched_vm(engine_setup: EngineSetup) -> AsyncIterator[dict[str, Any]]:
     """A running VM: nic1 (virtio) plugged and seen by the guest, nic2 (e1000) not plugged."""
     api = engine_setup.api
-    vm = await boot(api, engine_setup, "watched", [
+    vm = await boot_vm(engine_setup, "watched", [
         {"name": "nic1", "interface": "virtio"}, {"name": "nic2", "interface": "e1000", "plugged": False}])  # fmt: skip
     await asyncio.sleep(2)  # the guest's virtio driver, loaded at boot, settles
     yield vm
@@ -217,7 +201,7 @@ async def test_a_host_whose_agent_stops_is_non_responsive_then_up_when_it_return
 async def test_a_deactivate_right_after_the_vm_starts_completes(engine_setup: EngineSetup) -> None:
     """The guest kernel is still booting: the first unplug request is lost, the agent re-sends it."""
     api, s = engine_setup.api, engine_setup
-    vm = await boot(api, s, "early-unplug", [{"name": "nic1"}], wait=False)
+    vm = await boot_vm(s, "early-unplug", [{"name": "nic1"}], wait=False)
     started = time.monotonic()
     try:
         nic = await nic_named(api, vm["id"], "nic1")
@@ -236,7 +220,7 @@ async def test_an_unplug_that_timed_out_and_completed_later_converges(
         port = int(impatient.url.split(":")[2].split("/")[0])
         host = await api.ok("POST", "/hosts", {"name": "impatient", "address": "127.0.0.1", "port": port,
                                                "cluster": {"id": s.cluster_id}})  # fmt: skip
-        vm = await boot(api, s, "late-unplug", [{"name": "nic1"}], host_id=host["id"])
+        vm = await boot_vm(s, "late-unplug", [{"name": "nic1"}], host_id=host["id"])
         try:
             nic = await nic_named(api, vm["id"], "nic1")
             await asyncio.sleep(2)  # plugged at boot: let the guest's driver settle

@@ -16,7 +16,7 @@ import pytest
 
 from devtools import guest
 from engine.domain.secrets import token_digest
-from tests.e2e.conftest import ADMIN_PASSWORD, EngineSetup
+from tests.e2e.conftest import ADMIN_PASSWORD, EngineSetup, boot_vm
 from tests.e2e.test_engine_story import live_macs
 
 ZERO = "00000000-0000-0000-0000-000000000000"
@@ -25,15 +25,10 @@ ZERO = "00000000-0000-0000-0000-000000000000"
 @pytest.fixture(scope="module")
 async def sdk_vm(engine_setup: EngineSetup) -> AsyncIterator[dict[str, Any]]:
     """A running VM of the engine, booted to the tiny guest's ready marker."""
-    api, s = engine_setup.api, engine_setup
-    guest.ensure_built()
-    vm = await api.ok("POST", "/vms", guest.engine_vm("sdk-vm", s.cluster_id))
-    console = guest.console_of(vm["id"])
-    await api.ok("POST", f"/vms/{vm['id']}/start")
-    await asyncio.to_thread(guest.wait_for_console, console, guest.READY_MARKER, 120.0)
-    yield {**vm, "console": console}
+    vm = await boot_vm(engine_setup, "sdk-vm")
+    yield vm
     with contextlib.suppress(AssertionError):
-        await api.ok("POST", f"/vms/{vm['id']}/stop")
+        await engine_setup.api.ok("POST", f"/vms/{vm['id']}/stop")
 
 
 def _story(base: str, vm_name: str, live: Callable[[], dict[str, str]], seen: Callable[[str], None]) -> dict[str, Any]:
