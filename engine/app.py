@@ -36,6 +36,7 @@ from engine.metrics import EngineMetrics
 from engine.services import sessions, views
 from engine.services.context import Context
 from engine.services.hosts_calls import HostCalls
+from engine.services.journal import Journal
 from engine.services.monitoring import Monitor
 from engine.settings import EngineSettings
 
@@ -46,13 +47,17 @@ def _resources(make_agent: Callable[[EngineSettings], Agent]) -> Callable[[web.A
     async def resources(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
         pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=40)
+        # The operations journal writes while a use case holds a connection of the main pool:
+        # a pool of its own, so it can never wait for one (engine/services/journal.py).
+        journal_pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
         try:
             async with pool.acquire() as conn:
                 await migrations.apply(conn, migrations.packaged())
             agent = make_agent(settings)
-            app[CONTEXT] = ctx = Context(pool, HostCalls(agent, settings.poll_timeout, app[METRICS]))
-            await sessions.sync_users(ctx, settings)
             engine_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+            hosts = HostCalls(agent, settings.poll_timeout, app[METRICS])
+            app[CONTEXT] = ctx = Context(pool, hosts, Journal(journal_pool, engine_id))
+            await sessions.sync_users(ctx, settings)
             monitor = asyncio.create_task(Monitor(ctx, engine_id, settings, app[METRICS]).run(), name="monitor")
             yield
             monitor.cancel()
@@ -60,6 +65,7 @@ def _resources(make_agent: Callable[[EngineSettings], Agent]) -> Callable[[web.A
                 await monitor
             await agent.close()
         finally:
+            await journal_pool.close()
             await pool.close()
 
     return resources

@@ -9,6 +9,7 @@ tests are).
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,23 @@ def hotunplug_failed(reason: UnplugReason) -> AgentError:
 
 
 @dataclass
+class Hold:
+    """A scripted outcome: the host does the work, then answers only once ``release`` is set
+    (never, if the test cancels the caller meanwhile: an engine that dies mid-call)."""
+
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    reached: asyncio.Event = field(default_factory=asyncio.Event)  # set when the host has done the work
+
+    async def answer(self) -> None:
+        self.reached.set()
+        await self.release.wait()
+
+
+class AnswerLost:
+    """A scripted outcome: the host does the work, and its answer never reaches the engine."""
+
+
+@dataclass
 class ScriptedAgent:
     """Answers like a host unless ``script(verb, ...)`` says otherwise for the next calls."""
 
@@ -54,6 +72,14 @@ class ScriptedAgent:
                 raise outcome
             return outcome
         return None
+
+    @staticmethod
+    async def _after_work(host: Host, outcome: Any) -> None:
+        """What a Hold or AnswerLost outcome does once the host has done the work."""
+        if isinstance(outcome, Hold):
+            await outcome.answer()
+        elif isinstance(outcome, AnswerLost):
+            raise unreachable(host)
 
     def verbs(self) -> list[str]:
         return [verb for verb, _, _ in self.calls]
@@ -76,31 +102,36 @@ class ScriptedAgent:
             raise AgentError(wire.VM_EXISTS.code, wire.VM_EXISTS.message, {})
         self.vms[spec.vm_id] = {}
         nics = tuple(self._place(spec.vm_id, n) for n in spec.nics)
+        await self._after_work(host, answer)
         return answer if isinstance(answer, VmStats) else VmStats(spec.vm_id, spec.name, "Up", nics)
 
     async def destroy_vm(self, host: Host, vm_id: str) -> None:
         self.calls.append(("VM.destroy", vm_id, None))
-        self._scripted("VM.destroy")
+        outcome = self._scripted("VM.destroy")
         if self.vms.pop(vm_id, None) is None:
             raise AgentError(wire.NO_VM.code, wire.NO_VM.message, {})
+        await self._after_work(host, outcome)
 
     async def hotplug_nic(self, host: Host, vm_id: str, nic: NicSpec) -> PlacedNic:
         self.calls.append(("VM.hotplugNic", vm_id, nic))
         answer = self._scripted("VM.hotplugNic")
         if vm_id not in self.vms:
             raise AgentError(wire.NO_VM.code, wire.NO_VM.message, {})
-        if answer is not None:
+        if isinstance(answer, PlacedNic):
             self.vms[vm_id][answer.alias] = answer
             return answer
-        return self._place(vm_id, nic)
+        placed = self._place(vm_id, nic)
+        await self._after_work(host, answer)
+        return placed
 
     async def hotunplug_nic(self, host: Host, vm_id: str, nic: NicRef) -> None:
         self.calls.append(("VM.hotunplugNic", vm_id, nic))
-        self._scripted("VM.hotunplugNic")
+        outcome = self._scripted("VM.hotunplugNic")
         if vm_id not in self.vms:
             raise AgentError(wire.NO_VM.code, wire.NO_VM.message, {})
         if self.vms[vm_id].pop(nic.alias or "", None) is None:
             raise hotunplug_failed(UnplugReason.NO_SUCH_DEVICE)
+        await self._after_work(host, outcome)
 
     def stats(self, vm_id: str) -> VmStats:
         nics = tuple(self.vms[vm_id].values())

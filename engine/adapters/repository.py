@@ -17,7 +17,18 @@ import asyncpg
 
 from engine.domain import errors
 from engine.domain.errors import EngineError
-from engine.domain.model import AuditEntry, Cluster, DataCenter, Host, Network, Nic, Version, Vm, VnicProfile
+from engine.domain.model import (
+    AuditEntry,
+    Cluster,
+    DataCenter,
+    Host,
+    HostOperation,
+    Network,
+    Nic,
+    Version,
+    Vm,
+    VnicProfile,
+)
 from engine.domain.rules import Site
 from engine.domain.search import Search
 from shared_schema.answers import PlacedNic
@@ -89,6 +100,13 @@ def _nic(row: asyncpg.Record) -> Nic:
         bridge=row["bridge"],
         port_mirroring=row["port_mirroring"],
     )
+
+
+def _operation(r: asyncpg.Record) -> HostOperation:
+    return HostOperation(
+        id=str(r["id"]), verb=r["verb"], vm_id=str(r["vm_id"]), host_id=str(r["host_id"]), user=r["user_name"],
+        nic_id=str(r["nic_id"]) if r["nic_id"] else None, started_at=r["started_at"],
+    )  # fmt: skip
 
 
 def _host(r: asyncpg.Record) -> Host:
@@ -322,7 +340,8 @@ class Repository:
         return _vm(row) if row else None
 
     async def vms_to_watch(self, host_id: str, reported_ids: list[str]) -> list[Vm]:
-        """The VMs that run on the host by the database, and ours the host reports running."""
+        """The VMs that run on the host by the database, and those of ``reported_ids`` (ours the host
+        reports running, and those with an interrupted operation on it)."""
         rows = await self.conn.fetch(
             "SELECT * FROM vms WHERE run_on_host_id = $1 OR id = ANY($2::uuid[])", host_id, reported_ids
         )
@@ -333,6 +352,7 @@ class Repository:
 
     async def remove_vm(self, vm_id: str) -> None:
         await self.conn.execute("DELETE FROM vms WHERE id = $1", vm_id)
+        await self.conn.execute("DELETE FROM host_operations WHERE vm_id = $1", vm_id)
 
     # -- NICs --------------------------------------------------------------------------------
     async def nics(self, vm_id: str) -> list[Nic]:
@@ -501,6 +521,22 @@ class Repository:
                    ON CONFLICT (vm_id, alias, mac_addr) DO UPDATE SET address = EXCLUDED.address""",
                 vm_id, nic.alias, nic.mac, str(nic.address or ""),
             )  # fmt: skip
+
+    # -- the operations journal (engine/services/journal.py) ---------------------------------
+    async def end_operation(self, op_id: str) -> None:
+        """The operation's outcome is stored: in the transaction that stores it."""
+        await self.conn.execute("DELETE FROM host_operations WHERE id = $1", op_id)
+
+    async def open_operations(self, vm_id: str) -> list[HostOperation]:
+        """Operations on the VM whose outcome was never stored; under the VM's lock, none of them is
+        still running (a use case holds the lock from before its journal entry until it ends)."""
+        rows = await self.conn.fetch("SELECT * FROM host_operations WHERE vm_id = $1 ORDER BY started_at", vm_id)
+        return [_operation(r) for r in rows]
+
+    async def interrupted_vms(self, host_id: str) -> list[str]:
+        """VMs with an operation on the host whose outcome was never stored (or is in flight now)."""
+        rows = await self.conn.fetch("SELECT DISTINCT vm_id FROM host_operations WHERE host_id = $1", host_id)
+        return [str(r["vm_id"]) for r in rows]
 
     async def counts(self, table: str) -> dict[str, int]:
         """How many hosts or VMs there are in each status (metrics)."""

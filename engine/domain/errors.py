@@ -5,7 +5,8 @@
      ├── Invalid           400   the request itself is wrong (bad MAC, unknown model, ...)
      ├── Refused           409   a canDo rule refuses it in the current state
      ├── HostFailed        502   the host tried and failed (agent codes 49 / 50 / 9)
-     ├── HostUnreachable   503   the host did not answer: nothing was changed
+     ├── HostUnreachable   503   the host did not answer: what it did is followed by monitoring
+     ├── DatabaseUnavailable 503 the engine's database is away (restarting): try again
      ├── Unauthorized      401
      └── Forbidden         403
 
@@ -71,6 +72,7 @@ DEACTIVATE_NIC_FAILED = kind(1301, "DEACTIVATE_NIC_FAILED", 502, "Host failed")
 RUN_VM_FAILED = kind(1302, "RUN_VM_FAILED", 502, "Host failed")
 STOP_VM_FAILED = kind(1303, "STOP_VM_FAILED", 502, "Host failed")
 HOST_NOT_RESPONDING = kind(1304, "HOST_NOT_RESPONDING", 503, "Host not responding")
+DATABASE_UNAVAILABLE = kind(1305, "DATABASE_UNAVAILABLE", 503, "Service unavailable")
 
 UNAUTHORIZED = kind(1400, "UNAUTHORIZED", 401, "Unauthorized")
 FORBIDDEN = kind(1401, "FORBIDDEN", 403, "Forbidden")

@@ -129,3 +129,16 @@ class AuditEntry:
     nic_name: str = ""
     host_id: str | None = None
     host_name: str = ""
+
+
+@dataclass(frozen=True)
+class HostOperation:
+    """A call that changes a host, journaled before it goes out (see sql/0008_host_operations.sql)."""
+
+    id: str
+    verb: str  # plug, unplug, start, stop
+    vm_id: str
+    host_id: str
+    user: str
+    nic_id: str | None = None
+    started_at: datetime | None = None

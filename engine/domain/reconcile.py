@@ -16,13 +16,18 @@ The host is the truth for what runs and what is plugged into a running VM:
 
 Only NICs that libvirt gave our alias (``ua-<nic id>``) or whose MAC is a NIC of this VM count as
 ours.  Changes to a VM whose use case holds its lock are never computed: the caller skips it.
+
+An operation the journal still holds (``engine/services/journal.py``) was interrupted before its
+outcome was stored: the same table settles it from what the host reports, and its audit entry
+says which operation it was and how it ended, instead of "outside the engine".
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.domain.model import DOWN, Nic, Vm
+from engine.domain.model import DOWN, HostOperation, Nic, Vm
 from shared_schema.answers import VM_DOWN, VM_PAUSED, VM_POWERING_DOWN, VM_UP, PlacedNic, VmStats
 from shared_schema.nic import PciAddress
 
@@ -30,6 +35,7 @@ from shared_schema.nic import PciAddress
 VM_DOWN_ON_HOST = 119  # oVirt's VM_DOWN_ERROR
 NIC_UNPLUGGED_ON_HOST, NIC_PLUGGED_ON_HOST, UNMANAGED_NIC, VM_STATUS_ON_HOST = 9601, 9602, 9603, 9604
 NIC_MOVED_ON_HOST = 9605
+INTERRUPTED_SETTLED = 9606
 
 # VDSM's words for a domain's state -> the engine's VM status.
 STATUS_OF = {VM_UP: "up", VM_PAUSED: "paused", VM_POWERING_DOWN: "powering_down", VM_DOWN: DOWN}
@@ -71,12 +77,14 @@ class Changes:
     vm: VmStatusChange | None = None
     nics: tuple[NicChange, ...] = ()
     foreign: Foreign | None = None
+    settled: tuple[Audit, ...] = ()  # one per interrupted operation, saying how it ended
 
     def kinds(self) -> list[str]:
         """What changed, for the metrics: 'vm_status', 'nic_unplugged', ..., 'unmanaged_nic'."""
         found = ["vm_status"] if self.vm else []
         found += [f"nic_{c.kind}" for c in self.nics]
         found += ["unmanaged_nic"] * len(self.foreign.new) if self.foreign else []
+        found += ["interrupted_settled"] * len(self.settled)
         return found
 
 
@@ -85,10 +93,58 @@ def _alias_of(nic: Nic) -> str:
 
 
 def reconcile(
-    vm: Vm, host_id: str, host_name: str, nics: list[Nic], reported: VmStats | None, known_foreign: set[str]
+    vm: Vm,
+    host_id: str,
+    host_name: str,
+    nics: list[Nic],
+    reported: VmStats | None,
+    known_foreign: set[str],
+    interrupted: Sequence[HostOperation] = (),
 ) -> Changes:
     """``reported``: the VM as ``host_id`` runs it, None when the host does not have it.
-    ``known_foreign``: the 'alias mac' keys of the foreign NICs already reported."""
+    ``known_foreign``: the 'alias mac' keys of the foreign NICs already reported.
+    ``interrupted``: the VM's operations whose outcome was never stored."""
+    found = _follow(vm, host_id, host_name, nics, reported, known_foreign)
+    if not interrupted:
+        return found
+    # The interrupted operations explain the NIC changes they caused: no "outside the engine".
+    explained = {op.nic_id for op in interrupted}
+    nic_changes = tuple(
+        NicChange(c.nic, c.kind, None) if c.nic.id in explained and c.kind in ("plugged", "unplugged") else c
+        for c in found.nics
+    )
+    after = {n.id: n for n in nics} | {c.nic.id: c.nic for c in found.nics}
+    status = found.vm.status if found.vm else vm.status
+    settled = tuple(_settled(op, vm, host_name, after.get(op.nic_id or ""), status) for op in interrupted)
+    return Changes(found.vm, nic_changes, found.foreign, settled)
+
+
+def _settled(op: HostOperation, vm: Vm, host_name: str, nic: Nic | None, status: str) -> Audit:
+    when = f" at {op.started_at:%Y-%m-%d %H:%M:%S %Z}".rstrip() if op.started_at else ""
+    if op.verb in ("plug", "unplug") and status == DOWN:
+        name = nic.name if nic else "(since removed)"
+        what = f"The {op.verb} of NIC {name} of VM {vm.name} by {op.user}{when}"
+        return Audit(INTERRUPTED_SETTLED, "warning", f"{what} was interrupted before its outcome was stored; "
+                     f"VM {vm.name} no longer runs on host {host_name}, so nothing is left of it.")  # fmt: skip
+    if op.verb in ("plug", "unplug"):
+        name = nic.name if nic else "(since removed)"
+        what = f"The {op.verb} of NIC {name} of VM {vm.name} by {op.user}{when}"
+        plugged = bool(nic and nic.plugged)
+        outcome = f"host {host_name} has the NIC {'plugged' if plugged else 'unplugged'}, and so does the engine now"
+        finished = plugged == (op.verb == "plug")
+    else:
+        what = f"The {op.verb} of VM {vm.name} by {op.user}{when}"
+        running = status != DOWN
+        outcome = f"host {host_name} {'runs' if running else 'does not run'} it, and the engine now says {status}"
+        finished = running == (op.verb == "start")
+    ending = "it had finished" if finished else "it had not happened"
+    text = f"{what} was interrupted before its outcome was stored; {outcome}: {ending}."
+    return Audit(INTERRUPTED_SETTLED, "warning", text)
+
+
+def _follow(
+    vm: Vm, host_id: str, host_name: str, nics: list[Nic], reported: VmStats | None, known_foreign: set[str]
+) -> Changes:
     status = STATUS_OF.get(reported.status, DOWN) if reported else DOWN
     if status == DOWN:
         if vm.status == DOWN:

@@ -26,16 +26,15 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from engine.adapters.repository import Repository
 from engine.domain import reconcile as rules
 from engine.domain.errors import EngineError
-from engine.domain.model import DOWN, Host, Nic, Vm
+from engine.domain.model import DOWN, Host
 from engine.metrics import EngineMetrics
 from engine.services.context import Context
+from engine.services.follow import ENGINE_USER, follow_host
 from engine.settings import EngineSettings
 
 log = logging.getLogger(__name__)
-ENGINE_USER = "engine"
 # oVirt's audit log types for host status.
 HOST_NON_RESPONSIVE, HOST_UP = 12, 13
 
@@ -125,10 +124,13 @@ class Monitor:
         reported = {s.vm_id: s for s in statuses}
         async with self.ctx.transaction() as repo:
             await repo.host_seen(host.id)
-            vms = await repo.vms_to_watch(host.id, list(reported))
+            interrupted = set(await repo.interrupted_vms(host.id))
+            vms = await repo.vms_to_watch(host.id, [*reported, *interrupted])
         for vm in vms:
             seen = reported.get(vm.id)
-            if seen is None:
+            if vm.id in interrupted:
+                moved = True  # an operation whose outcome was never stored: settle it
+            elif seen is None:
                 moved = vm.host_id == host.id and vm.status != DOWN
             else:
                 status = rules.STATUS_OF.get(seen.status, DOWN)
@@ -152,22 +154,7 @@ class Monitor:
                 log.warning("VM %s runs on host %s by the database but host %s reports it", vm.name, vm.host_id,
                             host.name)  # fmt: skip
                 return None
-            reported = await self.ctx.hosts.vm_on_host(host, vm.id)  # under the lock: never older than a change
-            nics = await repo.nics(vm.id)
-            foreign = (await repo.unmanaged_nics([vm.id])).get(vm.id, [])
-            known = {rules.foreign_key(n.alias, n.mac) for n in foreign}
-            changes = rules.reconcile(vm, host.id, host.name, nics, reported, known)
-            if changes.vm is not None:
-                await repo.set_vm_status(vm.id, changes.vm.status, changes.vm.host_id)
-                await self._audit(repo, changes.vm.audit, vm, None, host)
-            for change in changes.nics:
-                await repo.set_device(change.nic)
-                if change.audit is not None:
-                    await self._audit(repo, change.audit, vm, change.nic, host)
-            if changes.foreign is not None:
-                await repo.set_unmanaged_nics(vm.id, changes.foreign.nics)
-                for nic in changes.foreign.new:
-                    await self._audit(repo, rules.unmanaged_audit(vm, host.name, nic), vm, None, host)
+            changes, reported = await follow_host(self.ctx, repo, host, vm)  # under the lock
             generation = (await repo.vm(vm.id)).device_generation  # after our own changes
         if reported is not None:
             state.seen[vm.id] = (reported.device_hash, generation)
@@ -176,10 +163,6 @@ class Monitor:
         if changes.kinds():
             log.info("VM %s follows host %s: %s", vm.name, host.name, ", ".join(changes.kinds()))
         return changes
-
-    @staticmethod
-    async def _audit(repo: Repository, audit: rules.Audit, vm: Vm, nic: Nic | None, host: Host) -> None:
-        await repo.audit(audit.log_type, audit.severity, audit.message, ENGINE_USER, vm, nic, host)
 
     async def _host_status(self, host: Host, status: str, severity: str, message: str) -> None:
         async with self.ctx.transaction() as repo:

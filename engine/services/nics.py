@@ -30,6 +30,7 @@ from engine.domain.rules import (
     refuse_update,
 )
 from engine.services.context import Context
+from engine.services.follow import follow_host
 from shared_schema.errors import ParamError
 from shared_schema.nic import parse_mac
 
@@ -68,7 +69,7 @@ async def _with_profile(repo: Repository, vm: Vm, nic: Nic, profile_id: str) -> 
     )
 
 
-async def _plug(ctx: Context, repo: Repository, vm: Vm, site: Site, nic: Nic) -> Nic:
+async def _plug(ctx: Context, repo: Repository, user: str, vm: Vm, site: Site, nic: Nic) -> Nic:
     check(refuse_plug(vm, nic, site))
     if not vm.running:
         plugged = nic.changed(plugged=True)
@@ -76,29 +77,49 @@ async def _plug(ctx: Context, repo: Repository, vm: Vm, site: Site, nic: Nic) ->
         return plugged
     host = site.host
     assert host is not None  # refuse_plug: a running VM has its host
-    placed = await ctx.hosts.plug(host, vm, nic)
+    op = await ctx.journal.begin(repo, "plug", host, vm, user, nic)
+    placed = await op.call(ctx.hosts.plug(host, vm, nic))
     plugged = nic.changed(plugged=True, alias=placed.alias, address=placed.address)
     try:
         await repo.set_device(plugged)
-    except (EngineError, asyncpg.PostgresError):
+    except (EngineError, asyncpg.PostgresError) as exc:
+        if isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.OperatorInterventionError):
+            raise  # the database is away, not refusing: the journal has monitoring store it later
         # The host has it, the database refuses it: take it out again rather than diverge.
         try:
             await ctx.hosts.unplug(host, vm, plugged)
         except EngineError as undo:
             log.error("VM %s: NIC %s stays plugged on host %s: %s", vm.name, nic.name, host.name, undo.detail)
+        else:
+            await op.forget()
         raise
+    await op.done()
     return plugged
 
 
-async def _unplug(ctx: Context, repo: Repository, vm: Vm, site: Site, nic: Nic) -> Nic:
+async def _unplug(ctx: Context, repo: Repository, user: str, vm: Vm, site: Site, nic: Nic) -> Nic:
     check(refuse_unplug(vm, nic, site))
     if vm.running:
         assert site.host is not None  # refuse_unplug: a running VM has its host
-        await ctx.hosts.unplug(site.host, vm, nic)
+        op = await ctx.journal.begin(repo, "unplug", site.host, vm, user, nic)
+        await op.call(ctx.hosts.unplug(site.host, vm, nic))
+        await op.done()
     # The seed: clear the address on unplug, so the next plug cannot collide with another device.
     unplugged = nic.changed(plugged=False, address=None)
     await repo.set_device(unplugged)
     return unplugged
+
+
+async def _as_the_host_has_it(ctx: Context, repo: Repository, vm: Vm, nic: Nic, plug: bool) -> tuple[Vm, Nic, Site]:
+    """The VM, the NIC and their site, checked with the host when the database alone cannot be
+    trusted: the request would change nothing by its account, or an operation on the VM was
+    interrupted before its outcome was stored.  The host is the truth for a running VM."""
+    site = await repo.site(vm)
+    if not (vm.running and site.host) or (nic.plugged != plug and not await repo.open_operations(vm.id)):
+        return vm, nic, site
+    await follow_host(ctx, repo, site.host, vm)
+    vm = await repo.vm(vm.id)
+    return vm, await repo.nic(vm.id, nic.id), await repo.site(vm)
 
 
 async def _audit_plug(repo: Repository, user: str, vm: Vm, nic: Nic) -> None:
@@ -125,7 +146,7 @@ async def add_nic(ctx: Context, user: str, vm_id: str, fields: NicFields, activa
         nic = await _with_profile(repo, vm, nic, fields.profile_id)
         nic = await _insert_with_mac(repo, nic, fields.mac)
         if activate:
-            nic = await _plug(ctx, repo, vm, await repo.site(vm), nic)
+            nic = await _plug(ctx, repo, user, vm, await repo.site(vm), nic)
         await repo.audit(ADDED, "normal", f"NIC {nic.name} ({nic.mac}) was added to VM {vm.name}.", user, vm, nic)
         if nic.plugged:
             await _audit_plug(repo, user, vm, nic)
@@ -152,9 +173,10 @@ async def set_plugged(ctx: Context, user: str, vm_id: str, nic_id: str, plug: bo
     async with ctx.failure_audited(user, log_type, what, vm_id, nic_id) as seen, ctx.transaction() as repo:
         vm = seen.vm = await repo.vm(vm_id, lock=True)
         nic = seen.nic = await repo.nic(vm.id, nic_id)
+        vm, nic, site = await _as_the_host_has_it(ctx, repo, vm, nic, plug)
         if nic.plugged == plug:
             return nic  # nothing to do, nothing changes
-        changed = await (_plug if plug else _unplug)(ctx, repo, vm, await repo.site(vm), nic)
+        changed = await (_plug if plug else _unplug)(ctx, repo, user, vm, site, nic)
         await _audit_plug(repo, user, vm, changed)
     return changed
 
@@ -172,8 +194,10 @@ async def update_nic(ctx: Context, user: str, vm_id: str, nic_id: str, fields: N
             await repo.update_nic(updated)
             await repo.audit(UPDATED, "normal", f"NIC {updated.name} of VM {vm.name} was updated.", user, vm, updated)
         final = updated
-        if plugged is not None and plugged != updated.plugged:
-            final = await (_plug if plugged else _unplug)(ctx, repo, vm, await repo.site(vm), updated)
+        if plugged is not None:
+            vm, final, site = await _as_the_host_has_it(ctx, repo, vm, updated, plugged)
+        if plugged is not None and plugged != final.plugged:
+            final = await (_plug if plugged else _unplug)(ctx, repo, user, vm, site, final)
             await _audit_plug(repo, user, vm, final)
     return final
 
