@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # When this make started, so that `make run` can say how long bringing everything up took.
 export HOTPLUG_MAKE_START := $(shell date +%s.%N)
 
-.PHONY: run stop test unit integration e2e check bench host guest clean
+.PHONY: run stop test torture unit integration e2e check bench host guest clean
 
 host:
 	@bash scripts/ensure-host.sh
@@ -32,6 +32,12 @@ stop: $(STAMP)
 
 test: host $(STAMP) guest
 	$(PY) -m pytest tests/unit tests/integration tests/e2e $(PYTEST_ARGS)
+
+# The long fault and bad-input suites (kill -9 50 times each, >= 2,000 generated cases each),
+# then docs/reliability.md's table from what they measured.  About a quarter of an hour.
+torture: host $(STAMP) guest
+	HOTPLUG_TORTURE=1 $(PY) -m pytest tests/e2e/test_faults.py tests/integration/test_api_fuzz.py tests/e2e/test_agent_fuzz.py $(PYTEST_ARGS)
+	$(PY) -m devtools.reliability
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -212,23 +212,24 @@ async def converged(f: Faulty) -> tuple[float, list[str]]:
 
 
 def record(fault: str, injected: int, apart: int, times: list[float], note: str = "") -> None:
-    RESULTS[fault] = {
+    """One row of docs/reliability.md (devtools/reliability.py renders it)."""
+    median = statistics.median(times) if times else 0.0
+    row = {
+        "what": fault,
         "injected": injected,
         "apart_right_after": apart,
-        "differences_left": 0,  # every round converged, or the test failed
-        "converge_median_s": round(statistics.median(times), 2) if times else 0.0,
-        "converge_max_s": round(max(times), 2) if times else 0.0,
+        "left": 0,  # every round converged, or the test failed before this line
+        "converge": f"median {median:.2f} s, max {max(times, default=0.0):.2f} s",
         "note": note,
     }
-    took = RESULTS[fault]
-    print(f"{fault}: {injected} injected, {apart} left the two sides apart, converged in "
-          f"median {took['converge_median_s']} s, max {took['converge_max_s']} s  {note}")  # fmt: skip
+    RESULTS[fault] = row
+    print(f"{fault}: {injected} injected, {apart} left the two sides apart, converged in {row['converge']}  {note}")
 
 
 def _write_results(output_dir: Path) -> None:
     folder = output_dir / "reliability"
     folder.mkdir(parents=True, exist_ok=True)
-    answer = {"torture": TORTURE, "seed": SEED, "faults": RESULTS}
+    answer = {"suite": "faults", "torture": TORTURE, "seed": SEED, "rows": list(RESULTS.values())}
     (folder / "faults.json").write_text(json.dumps(answer, indent=2))
 
 
