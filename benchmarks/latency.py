@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ from devtools import guest, netdev
 from devtools.agent_proc import run_agent
 from devtools.engine_proc import run_engine
 from devtools.pg import Cluster
+from engine.api.paths import API
 
 BRIDGE = "hpb-br2"
 PLUG_TARGET, UNPLUG_TARGET = 1.15, 1.05  # issue 14: the engine's path against raw libvirt
@@ -45,6 +47,33 @@ def _iface(mac: str, model: str, alias: str) -> str:
 
 
 Step = Callable[[], Awaitable[None]]
+
+
+def _server_timing(header: str) -> dict[str, float]:
+    found = {}
+    for part in filter(None, (p.strip() for p in header.split(","))):
+        name, _, duration = part.partition(";dur=")
+        found[name] = float(duration)
+    return found
+
+
+def where_the_time_goes(action: str, samples: list[dict[str, float]]) -> Figure:
+    """Medians of the engine's Server-Timing phases: HTTP and framework (the client's time
+    outside the handler), database, journal, host call (the agent's whole answer), the rest."""
+
+    def median(key: str) -> float:
+        return statistics.median(s.get(key, 0.0) for s in samples)
+
+    own = statistics.median(s["app"] - s.get("db", 0) - s.get("journal", 0) - s.get("host", 0) for s in samples)
+    parts = {
+        "http": statistics.median(s["client"] - s["app"] for s in samples),
+        "db": median("db"),
+        "journal": median("journal"),
+        "host": median("host"),
+        "engine python": own,
+    }
+    shown = ", ".join(f"{name} {ms:.1f}" for name, ms in parts.items())
+    return Figure(f"{action}: where the time goes (median ms)", shown)
 
 
 async def run(cycles: int = 20, model: str = "virtio") -> list[Figure]:
@@ -82,6 +111,8 @@ async def run(cycles: int = 20, model: str = "virtio") -> list[Figure]:
             await asyncio.to_thread(guest.wait_for_console, console, guest.READY_MARKER, 120.0)
             await asyncio.sleep(3)  # let the fresh guest go idle
             dom = conn.lookupByUUIDString(vm["id"])
+            headers = {"Authorization": f"Bearer {api.token}", "Accept": "application/json"}
+            phases: dict[str, list[dict[str, float]]] = {"activate": [], "deactivate": []}
             base = f"/vms/{vm['id']}/nics/{nic['id']}"
             counter = iter(range(10**6))
 
@@ -118,11 +149,20 @@ async def run(cycles: int = 20, model: str = "virtio") -> list[Figure]:
                 return plug, unplug, mac
 
             async def via_engine() -> tuple[Step, Step, str]:
+                async def call(action: str) -> None:
+                    started = time.perf_counter()
+                    async with api.session.post(api.base + API + f"{base}/{action}", json={}, headers=headers) as resp:
+                        assert resp.status == 200, await resp.text()
+                        await resp.read()
+                        timing = _server_timing(resp.headers.get("Server-Timing", ""))
+                    timing["client"] = (time.perf_counter() - started) * 1000
+                    phases[action].append(timing)
+
                 async def plug() -> None:
-                    await api.ok("POST", f"{base}/activate")
+                    await call("activate")
 
                 async def unplug() -> None:
-                    await api.ok("POST", f"{base}/deactivate")
+                    await call("deactivate")
 
                 return plug, unplug, nic["mac"]["address"]
 
@@ -151,6 +191,7 @@ async def run(cycles: int = 20, model: str = "virtio") -> list[Figure]:
         netdev.delete(BRIDGE)
     where = f"{model}, {cycles} cycles"
     return [
+        *(where_the_time_goes(action, phases[action]) for action in ("activate", "deactivate")),
         summary(f"raw attachDeviceFlags ({where})", plugs["raw"]),
         summary("VM.hotplugNic (agent, JSON-RPC over mTLS)", plugs["agent"]),
         summary("activate (engine REST API)", plugs["engine"]),

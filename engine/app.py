@@ -23,7 +23,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from engine import pki
+from engine import pki, timing
 from engine.adapters import migrations
 from engine.adapters.agent_client import Agent, JsonRpcAgents
 from engine.api import auth, openapi, routes
@@ -39,6 +39,7 @@ from engine.services.hosts_calls import HostCalls
 from engine.services.journal import Journal
 from engine.services.monitoring import Monitor
 from engine.settings import EngineSettings
+from engine.timing import request_phases
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,11 @@ def _resources(make_agent: Callable[[EngineSettings], Agent]) -> Callable[[web.A
 async def request_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
     started, status = time.monotonic(), 500
     try:
-        response = await handler(request)
+        with request_phases() as phases:
+            response = await handler(request)
         status = response.status
+        phases["app"] = time.monotonic() - started
+        response.headers["Server-Timing"] = timing.header(phases)
         return response
     finally:
         resource = request.match_info.route.resource

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -31,6 +32,7 @@ from engine.domain.model import (
 )
 from engine.domain.rules import Site
 from engine.domain.search import Search
+from engine.timing import phase
 from shared_schema.answers import PlacedNic
 from shared_schema.nic import PciAddress
 
@@ -102,6 +104,47 @@ def _nic(row: asyncpg.Record) -> Nic:
     )
 
 
+class TimedConnection:
+    """The statements a repository sends, timed as the request's ``db`` phase (engine/timing.py)."""
+
+    def __init__(self, conn: asyncpg.Connection):
+        self._conn = conn
+
+    async def execute(self, query: str, *args: Any) -> str:
+        with phase("db"):
+            return str(await self._conn.execute(query, *args))
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        with phase("db"):
+            return list(await self._conn.fetch(query, *args))
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        with phase("db"):
+            return await self._conn.fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        with phase("db"):
+            return await self._conn.fetchval(query, *args)
+
+    def transaction(self) -> TimedTransaction:
+        return TimedTransaction(self._conn.transaction())
+
+
+class TimedTransaction:
+    """BEGIN and COMMIT / ROLLBACK are round trips too."""
+
+    def __init__(self, transaction: Any):
+        self._transaction = transaction
+
+    async def __aenter__(self) -> None:
+        with phase("db"):
+            await self._transaction.__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        with phase("db"):
+            await self._transaction.__aexit__(*exc)
+
+
 def _operation(r: asyncpg.Record) -> HostOperation:
     return HostOperation(
         id=str(r["id"]), verb=r["verb"], vm_id=str(r["vm_id"]), host_id=str(r["host_id"]), user=r["user_name"],
@@ -132,7 +175,7 @@ def _vm(row: asyncpg.Record) -> Vm:
 
 class Repository:
     def __init__(self, conn: asyncpg.Connection):
-        self.conn = conn
+        self.conn = TimedConnection(conn)
 
     # -- data centers, clusters, hosts, networks, profiles ------------------------------------
     async def add_data_center(self, name: str, description: str = "") -> DataCenter:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from engine.adapters.repository import Repository
+from engine.adapters.repository import Repository, TimedTransaction
 from engine.domain import errors
 from engine.domain.errors import EngineError
 from engine.domain.model import Nic, Vm
@@ -63,7 +63,7 @@ class Context:
         try:
             async with self.pool.acquire() as conn:
                 try:
-                    async with conn.transaction():
+                    async with TimedTransaction(conn.transaction()):
                         yield Repository(conn)
                 finally:
                     closed = _is_closed(conn)

@@ -19,6 +19,7 @@ from engine.domain import errors
 from engine.domain.errors import EngineError, ErrorKind
 from engine.domain.model import Host, Nic, Vm
 from engine.metrics import EngineMetrics
+from engine.timing import phase
 from shared_schema import errors as wire
 from shared_schema import verbs
 from shared_schema.answers import PlacedNic, UnplugReason, VmStats, VmStatus, unplug_reason
@@ -69,7 +70,8 @@ class HostCalls:
     async def _call(self, failure: ErrorKind, verb: str, call: Awaitable[T]) -> T:
         started, outcome = time.monotonic(), "unreachable"
         try:
-            answer = await call
+            with phase("host"):
+                answer = await call
             outcome = "ok"
             return answer
         except HostUnreachable as exc:

@@ -33,6 +33,7 @@ from engine.adapters.repository import Repository
 from engine.domain import errors
 from engine.domain.errors import EngineError
 from engine.domain.model import Host, HostOperation, Nic, Vm
+from engine.timing import phase
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -51,17 +52,19 @@ class Journal:
         """Record the operation (committed at once); ``repo`` is the use case's transaction, which
         must hold the VM's row lock."""
         op = HostOperation(str(uuid.uuid4()), verb, vm.id, host.id, user, nic.id if nic else None)
-        async with self.pool.acquire() as conn:
-            await conn.execute(
-                """INSERT INTO host_operations (id, verb, vm_id, nic_id, host_id, user_name, engine_id)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-                op.id, op.verb, op.vm_id, op.nic_id, op.host_id, op.user, self.engine_id,
-            )  # fmt: skip
+        with phase("journal"):
+            async with self.pool.acquire() as conn:
+                await conn.execute(
+                    """INSERT INTO host_operations (id, verb, vm_id, nic_id, host_id, user_name, engine_id)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+                    op.id, op.verb, op.vm_id, op.nic_id, op.host_id, op.user, self.engine_id,
+                )  # fmt: skip
         return Pending(self, repo, op)
 
     async def forget(self, op: HostOperation) -> None:
-        async with self.pool.acquire() as conn:
-            await conn.execute("DELETE FROM host_operations WHERE id = $1", op.id)
+        with phase("journal"):
+            async with self.pool.acquire() as conn:
+                await conn.execute("DELETE FROM host_operations WHERE id = $1", op.id)
 
 
 class Pending:
