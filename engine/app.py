@@ -18,13 +18,12 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from engine import pki, timing
-from engine.adapters import migrations
+from engine.adapters import database, migrations
 from engine.adapters.agent_client import Agent, JsonRpcAgents
 from engine.api import auth, openapi, routes
 from engine.api import web as admin_page
@@ -47,10 +46,10 @@ log = logging.getLogger(__name__)
 def _resources(make_agent: Callable[[EngineSettings], Agent]) -> Callable[[web.Application], AsyncIterator[None]]:
     async def resources(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
-        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=40)
+        pool = await database.create_pool(settings.database_url, max_size=40)
         # The operations journal writes while a use case holds a connection of the main pool:
         # a pool of its own, so it can never wait for one (engine/services/journal.py).
-        journal_pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+        journal_pool = await database.create_pool(settings.database_url, max_size=4)
         try:
             async with pool.acquire() as conn:
                 await migrations.apply(conn, migrations.packaged())

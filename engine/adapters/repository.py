@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from engine.adapters.database import VM_LOCK_WAIT_SECONDS
 from engine.domain import errors
 from engine.domain.errors import EngineError
 from engine.domain.model import (
@@ -36,7 +37,6 @@ from engine.timing import phase
 from shared_schema.answers import PlacedNic
 from shared_schema.nic import PciAddress
 
-VM_LOCK_WAIT_SECONDS = 90
 NO_SEARCH = Search()
 
 # What each collection can be searched by (engine/domain/search.py): field -> SQL condition on
@@ -150,6 +150,11 @@ def _operation(r: asyncpg.Record) -> HostOperation:
         id=str(r["id"]), verb=r["verb"], vm_id=str(r["vm_id"]), host_id=str(r["host_id"]), user=r["user_name"],
         nic_id=str(r["nic_id"]) if r["nic_id"] else None, started_at=r["started_at"],
     )  # fmt: skip
+
+
+def _host_from_json(r: dict[str, Any]) -> Host:
+    seen = datetime.fromisoformat(r["last_seen"]) if r["last_seen"] else None
+    return Host(str(r["id"]), r["name"], str(r["cluster_id"]), r["address"], r["port"], r["status"], seen)
 
 
 def _host(r: asyncpg.Record) -> Host:
@@ -364,8 +369,8 @@ class Repository:
             row = await self.conn.fetchrow("SELECT * FROM vms WHERE id = $1", key)
         else:
             # Changes to one VM queue here, each holding the lock through its host call; past
-            # the limit the caller hears that the VM is busy instead of waiting without end.
-            await self.conn.execute(f"SET LOCAL lock_timeout = '{VM_LOCK_WAIT_SECONDS}s'")
+            # the limit (set per connection, engine/adapters/database.py) the caller hears that
+            # the VM is busy instead of waiting without end.
             try:
                 row = await self.conn.fetchrow("SELECT * FROM vms WHERE id = $1 FOR UPDATE", key)
             except asyncpg.LockNotAvailableError:
@@ -411,8 +416,26 @@ class Repository:
 
     async def site(self, vm: Vm) -> Site:
         """What the plug rules look at besides the VM and the NIC."""
-        host = await self.host(vm.host_id) if vm.host_id else None
-        return Site(await self.cluster(vm.cluster_id), host, await self.plugged_count(vm.id))
+        return (await self.plug_site(vm))[0]
+
+    async def plug_site(self, vm: Vm) -> tuple[Site, bool]:
+        """The site, and whether the VM has an interrupted operation: one round trip."""
+        row = await self.conn.fetchrow(
+            """SELECT c.id, c.name, c.compat_major, c.compat_minor, c.description, c.data_center_id,
+                      (SELECT count(*) FROM vm_device WHERE vm_id = $1 AND is_plugged) AS plugged,
+                      EXISTS (SELECT 1 FROM host_operations WHERE vm_id = $1) AS interrupted,
+                      to_jsonb(h) AS host
+               FROM clusters c LEFT JOIN hosts h ON h.id = $3 WHERE c.id = $2""",
+            vm.id, vm.cluster_id, vm.host_id,
+        )  # fmt: skip
+        if row is None:
+            raise EngineError(errors.CLUSTER_NOT_FOUND, f"no cluster with id {vm.cluster_id}")
+        cluster = Cluster(str(row["id"]), row["name"], Version(row["compat_major"], row["compat_minor"]),
+                          row["description"], str(row["data_center_id"]))  # fmt: skip
+        host = _host_from_json(json.loads(row["host"])) if row["host"] else None
+        if vm.host_id and host is None:
+            raise EngineError(errors.HOST_NOT_FOUND, f"no host with id {vm.host_id}")
+        return Site(cluster, host, row["plugged"]), row["interrupted"]
 
     async def plugged_count(self, vm_id: str) -> int:
         count: int = await self.conn.fetchval("SELECT count(*) FROM vm_device WHERE vm_id = $1 AND is_plugged", vm_id)
@@ -460,13 +483,16 @@ class Repository:
             await self.set_device(nic)
 
     async def set_device(self, nic: Nic) -> None:
-        """Store the plugged flag, address and alias of a NIC's device."""
+        """Store the plugged flag, address and alias of a NIC's device, and bump its VM's device
+        generation: one round trip."""
         with constraint_errors():
             await self.conn.execute(
-                "UPDATE vm_device SET is_plugged = $2, address = $3, alias = $4 WHERE device_id = $1",
+                """WITH changed AS (
+                       UPDATE vm_device SET is_plugged = $2, address = $3, alias = $4 WHERE device_id = $1
+                       RETURNING vm_id)
+                   UPDATE vms SET device_generation = device_generation + 1 WHERE id IN (SELECT vm_id FROM changed)""",
                 nic.id, nic.plugged, str(nic.address or ""), nic.alias,
             )  # fmt: skip
-        await self.bump_devices(nic.vm_id)
 
     async def bump_devices(self, vm_id: str) -> int:
         """One more change to the VM's devices (monitoring looks again); the new generation."""

@@ -59,11 +59,25 @@ class Context:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Repository]:
+        async with self._connection(transaction=True) as repo:
+            yield repo
+
+    @asynccontextmanager
+    async def single_read(self) -> AsyncIterator[Repository]:
+        """For one read statement: no BEGIN and COMMIT round trips around it."""
+        async with self._connection(transaction=False) as repo:
+            yield repo
+
+    @asynccontextmanager
+    async def _connection(self, transaction: bool) -> AsyncIterator[Repository]:
         closed: bool | None = None
         try:
             async with self.pool.acquire() as conn:
                 try:
-                    async with TimedTransaction(conn.transaction()):
+                    if transaction:
+                        async with TimedTransaction(conn.transaction()):
+                            yield Repository(conn)
+                    else:
                         yield Repository(conn)
                 finally:
                     closed = _is_closed(conn)

@@ -114,8 +114,8 @@ async def _as_the_host_has_it(ctx: Context, repo: Repository, vm: Vm, nic: Nic, 
     """The VM, the NIC and their site, checked with the host when the database alone cannot be
     trusted: the request would change nothing by its account, or an operation on the VM was
     interrupted before its outcome was stored.  The host is the truth for a running VM."""
-    site = await repo.site(vm)
-    if not (vm.running and site.host) or (nic.plugged != plug and not await repo.open_operations(vm.id)):
+    site, interrupted = await repo.plug_site(vm)
+    if not (vm.running and site.host) or (nic.plugged != plug and not interrupted):
         return vm, nic, site
     await follow_host(ctx, repo, site.host, vm)
     vm = await repo.vm(vm.id)

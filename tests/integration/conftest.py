@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 
+from engine.adapters import database
 from engine.domain.model import Host, Nic, Version, Vm, VnicProfile
 from engine.services import inventory, nics, vms
 from engine.services.context import Context
@@ -21,7 +22,7 @@ USER = "admin@internal"
 
 @pytest.fixture
 async def pool(migrated_database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    created = await asyncpg.create_pool(migrated_database_url, min_size=1, max_size=40)
+    created = await database.create_pool(migrated_database_url, max_size=40)  # as the engine's
     try:
         yield created
     finally:
