@@ -20,6 +20,8 @@ from shared_schema.nic import NicSpec, parse_vm_id
 
 # The least memory a guest gets (MiB); the engine's API and rules use it too.
 MIN_MEMORY_MIB = 16
+# The longest VM name a host accepts; the engine holds every name it keeps to this limit.
+VM_NAME_MAX_LENGTH = 64
 IMAGE_NAME_RULE = "a file name of the host's images directory: 1-255 printable characters, no '/', not '.' or '..'"
 
 
@@ -34,8 +36,16 @@ def parse_image_name(value: Any, name: str) -> str:
 
 def check_vm_name(name: str) -> None:
     """1-64 printable characters, no '/': what libvirt accepts as a domain name."""
-    if not name or len(name) > 64 or "/" in name or not name.isprintable():
-        raise ParamError.invalid("vmName", f"must be 1-64 printable characters without '/', got {name!r}")
+    if not name or len(name) > VM_NAME_MAX_LENGTH or "/" in name or not name.isprintable():
+        shown = repr(name) if len(name) <= VM_NAME_MAX_LENGTH else f"{len(name)} characters"
+        rule = f"1-{VM_NAME_MAX_LENGTH} printable characters without '/'"
+        raise ParamError.invalid("vmName", f"must be {rule}, got {shown}")
+
+
+def check_kernel_args(value: str) -> None:
+    """Printable characters (spaces allowed): what a domain's XML can carry to the kernel."""
+    if not value.isprintable():
+        raise ParamError.invalid("kernelArgs", f"expected printable characters (no control characters), got {value!r}")
 
 
 _KEYS = {"vmId", "vmName", "memSize", "kernel", "initrd", "kernelArgs", "nics"}
@@ -76,6 +86,7 @@ class VmSpec:
             if not isinstance(value, str):
                 raise ParamError.invalid(key, f"expected text, got {value!r}")
             strings[key] = value
+        check_kernel_args(strings["kernelArgs"])
         nics = params.get("nics") or []
         if not isinstance(nics, list):
             raise ParamError.invalid("nics", f"expected a list, got {nics!r}")

@@ -4,8 +4,11 @@ Each method validates its params with ``shared_schema`` and calls one service; t
 answer with :mod:`shared_schema.answers` types, turned into their wire form (``to_params``)
 here and nowhere else.  A :class:`WireError` becomes a JSON-RPC error with VDSM's code;
 anything else is logged with its traceback and answered as code 16 "Unexpected exception",
-so a caller never sees a traceback.  Every call is timed into the latency histogram by verb,
-and hotplugNic / hotunplugNic outcomes are counted by code (0 for success).
+so a caller never sees a traceback.  A message that quotes what the caller sent is cut to
+:data:`MAX_MESSAGE` characters, in the answer and in the log alike (a megabyte of junk in a
+parameter is not a megabyte of log per call).  Every call is timed into the latency histogram
+by verb, and hotplugNic / hotunplugNic outcomes are counted by code (0 for success).  The
+envelope around the calls (parsing, batches, notifications) is :mod:`vdsm_agent.envelope`.
 """
 
 from __future__ import annotations
@@ -17,13 +20,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from jsonrpcserver import Error, Result, Success, async_dispatch
+from jsonrpcserver import Error, Result, Success
 
 from shared_schema import errors, verbs
 from shared_schema.errors import ParamError, WireError
 from shared_schema.nic import NicRef, NicSpec, parse_vm_id
 from shared_schema.vm import VmSpec
-from vdsm_agent import host
+from vdsm_agent import envelope, host
 from vdsm_agent.hypervisor import Hypervisor
 from vdsm_agent.metrics import Metrics
 from vdsm_agent.nics import NicService
@@ -32,6 +35,14 @@ from vdsm_agent.vms import VmService
 log = logging.getLogger(__name__)
 
 Method = Callable[..., Awaitable[Result]]
+
+MAX_MESSAGE = 1000  # characters of an error message: room for any the agent or libvirt writes itself
+
+
+def clip(message: str) -> str:
+    if len(message) <= MAX_MESSAGE:
+        return message
+    return f"{message[:MAX_MESSAGE]}… ({len(message) - MAX_MESSAGE} more characters)"
 
 
 @dataclass(frozen=True)
@@ -68,15 +79,16 @@ async def _answer(verb: str, work: Awaitable[Any], metrics: Metrics, *, count: b
         return Success(await work)
     except WireError as exc:
         code = exc.error.code
+        message = clip(exc.message)
         if not exc.error.expected:
-            log.error("%s failed: %s", verb, exc.message)
+            log.error("%s failed: %s", verb, message)
         else:
-            log.info("%s refused: %s", verb, exc.message)
-        return Error(exc.error.code, exc.message, exc.data or None)
+            log.info("%s refused: %s", verb, message)
+        return Error(exc.error.code, message, exc.data or None)
     except Exception as exc:
         code = errors.UNEXPECTED.code
         log.exception("%s failed unexpectedly", verb)
-        return Error(errors.UNEXPECTED.code, f"{errors.UNEXPECTED.message}: {exc}")
+        return Error(errors.UNEXPECTED.code, clip(f"{errors.UNEXPECTED.message}: {exc}"))
     finally:
         metrics.request_duration.labels(verb).observe(time.perf_counter() - start)
         if count:
@@ -146,6 +158,6 @@ def methods(services: Services) -> dict[str, Method]:
     }
 
 
-async def dispatch(body: str, table: dict[str, Method]) -> str:
-    response: Any = await async_dispatch(body, methods=table)
-    return str(response)
+async def dispatch(body: str | bytes, table: dict[str, Method]) -> str:
+    """The answer to a request body: JSON text, or '' for notifications (see :mod:`.envelope`)."""
+    return await envelope.answer(body, table)
