@@ -49,7 +49,7 @@ def _resources(make_agent: Callable[[EngineSettings], Agent]) -> Callable[[web.A
         pool = await database.create_pool(settings.database_url, max_size=40)
         # The operations journal writes while a use case holds a connection of the main pool:
         # a pool of its own, so it can never wait for one (engine/services/journal.py).
-        journal_pool = await database.create_pool(settings.database_url, max_size=4)
+        journal_pool = await database.create_pool(settings.database_url, max_size=10)
         try:
             async with pool.acquire() as conn:
                 await migrations.apply(conn, migrations.packaged())
