@@ -10,12 +10,14 @@ import asyncio
 import asyncpg
 import pytest
 
+from engine.adapters import database
 from engine.domain import errors, reconcile
 from engine.domain.errors import EngineError
 from engine.domain.model import Nic
 from engine.metrics import EngineMetrics
 from engine.services import nics, views, vms
-from engine.services.hosts_calls import alias_of
+from engine.services.context import Context
+from engine.services.hosts_calls import HostCalls, alias_of
 from engine.services.monitoring import Monitor
 from engine.services.nics import NicFields
 from engine.settings import EngineSettings
@@ -191,3 +193,19 @@ async def _nic(r: Running, nic_id: str) -> Nic:
 
 def _admin() -> views.Caller:
     return views.Caller(USER, "admin")
+
+
+async def test_a_change_that_waits_too_long_for_its_vm_is_refused_as_busy(
+    running: Running, migrated_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database, "VM_LOCK_WAIT_SECONDS", 1)  # instead of 90 s
+    pool = await database.create_pool(migrated_database_url, max_size=4)
+    try:
+        async with pool.acquire() as holder, holder.transaction():
+            await holder.execute("SELECT 1 FROM vms WHERE id = $1 FOR UPDATE", running.vm.id)  # a change runs
+            with pytest.raises(EngineError) as busy:
+                await vms.stop_vm(Context(pool, HostCalls(running.agent)), USER, running.vm.id)
+        assert busy.value.kind is errors.VM_BUSY and "try again" in busy.value.detail
+        assert running.vm.id in running.agent.vms  # nothing reached the host
+    finally:
+        await pool.close()
