@@ -20,7 +20,7 @@ import signal
 
 from aiohttp import web
 
-from devtools import tls
+from devtools import guest, paths, tls
 from shared_schema.tls import server_context
 from vdsm_agent.app import create_app
 from vdsm_agent.settings import AgentSettings
@@ -30,6 +30,8 @@ async def serve(hosts: int, first_port: int) -> None:
     run = tls.ensure()
     cert, key = run.cert("agent")
     context = server_context(str(cert), str(key), str(run.ca))
+    guest.ensure_built()  # VM.create checks that the images it names exist
+    images, consoles = str(guest.GUEST_DIR), str(paths.consoles_dir())
     runners = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -38,7 +40,8 @@ async def serve(hosts: int, first_port: int) -> None:
     try:
         for i in range(hosts):
             settings = AgentSettings(listen=f"127.0.0.1:{first_port + i}", hypervisor="simulated",
-                                     log_level="WARNING", mirror_sync_interval=3600)  # fmt: skip
+                                     log_level="WARNING", mirror_sync_interval=3600, images_dir=images,
+                                     log_dir=consoles)  # fmt: skip
             runner = web.AppRunner(create_app(settings), access_log=None)
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", first_port + i, ssl_context=context).start()
