@@ -19,35 +19,45 @@ from engine.api.keys import CALLER, CONTEXT, SETTINGS
 from engine.api.paths import HEALTH, LOGOUT_PATH, OPENAPI, PREFIXES, TOKEN_PATH, is_api
 from engine.domain import errors
 from engine.domain.errors import EngineError
+from engine.domain.limits import refuse_text
 from engine.services import sessions
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _PUBLIC = frozenset({HEALTH, TOKEN_PATH, LOGOUT_PATH, *(p + OPENAPI for p in PREFIXES)})
+_FIELDS = frozenset({"grant_type", "scope", "username", "password", "token"})  # what the SSO reads
 
 
 def _oauth_error(status: int, error: str, description: str) -> web.Response:
     return web.json_response({"error": error, "error_description": description}, status=status)
 
 
-async def _form(request: web.Request) -> dict[str, object] | None:
-    """An SSO request's fields, from a form or a JSON object; None when unreadable."""
+async def _form(request: web.Request) -> dict[str, str] | str:
+    """An SSO request's fields, from a form or a JSON object; or why they cannot be read."""
     try:
         if request.content_type == "application/json":
             form = json.loads(await request.read())
         else:
             form = dict(await request.post())
-    except (ValueError, KeyError, AssertionError, UnicodeDecodeError):  # bad JSON, a multipart without boundary
-        return None
-    return form if isinstance(form, dict) else None
+    except (ValueError, KeyError, AssertionError, RecursionError):  # bad JSON, a multipart without boundary
+        form = None
+    if not isinstance(form, dict):
+        return "send the request as a form or a JSON object"
+    for key, value in form.items():
+        if key in _FIELDS and not isinstance(value, str):
+            return f"{key} must be text"
+        refusal = refuse_text(key, value) if isinstance(value, str) else None
+        if refusal is not None:
+            return refusal.detail
+    return {k: v for k, v in form.items() if k in _FIELDS}
 
 
 async def token(request: web.Request) -> web.Response:
     form = await _form(request)
-    if form is None:
-        return _oauth_error(400, "invalid_request", "send the token request as a form or a JSON object")
+    if isinstance(form, str):
+        return _oauth_error(400, "invalid_request", form)
     if form.get("grant_type") != "password":
         return _oauth_error(400, "unsupported_grant_type", "only grant_type=password is supported")
-    username, password = str(form.get("username", "")), str(form.get("password", ""))
+    username, password = form.get("username", ""), form.get("password", "")
     client = request.remote or "unknown"
     session = await sessions.log_in(request.app[CONTEXT], request.app[SETTINGS], username, password, client)
     if isinstance(session, sessions.Throttled):
@@ -70,9 +80,11 @@ async def token(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     """Revoke a token (the SDK's ``connection.close()``); revoking an unknown one changes nothing."""
     form = await _form(request)
-    if form is None or not isinstance(form.get("token"), str) or not form["token"]:
+    if isinstance(form, str):
+        return _oauth_error(400, "invalid_request", form)
+    if not form.get("token"):
         return _oauth_error(400, "invalid_request", "send the token to revoke as 'token'")
-    await sessions.log_out(request.app[CONTEXT], str(form["token"]))
+    await sessions.log_out(request.app[CONTEXT], form["token"])
     return web.json_response({})
 
 

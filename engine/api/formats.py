@@ -10,6 +10,10 @@ writers and two small readers here; handlers never branch on the format.
 - **Request bodies** are read by ``Content-Type``: XML (``application/xml``, ``text/xml``) or
   JSON; without one, by their first character.  XML is parsed with entity resolution, DTDs
   and network access off, a size limit, and no DOCTYPE at all: a bad document is a 400 fault.
+  JSON's NaN and Infinity are refused, and so is JSON nested too deeply to read.
+- **Text** in a body, the path or the query must be text PostgreSQL can store: no NUL, no lone
+  surrogate (``engine/domain/limits.py``).  Checked here, once, for everything a request
+  carries, so no use case can pass such text on to the database.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from lxml import etree
 
 from engine.domain import errors
 from engine.domain.errors import EngineError
+from engine.domain.limits import refuse_text
 
 Json = dict[str, Any]
 MAX_BODY = 1024 * 1024  # bytes; oVirt's own requests are a few kilobytes
@@ -101,20 +106,49 @@ def _is_list_item(parent: str, tag: str) -> bool:
     return tag == "link" or parent in (tag + "s", tag[:-1] + "ies")
 
 
+class XmlText(str):
+    """An element's text.  An element with nothing in it (``<custom_properties/>``) may be empty
+    text or an empty object: only the reader of the field knows (``representation._get``)."""
+
+
 def _from_element(element: etree._Element) -> Any:
     children = [c for c in element if isinstance(c.tag, str)]
     if not children and not element.attrib:
-        return element.text or ""
+        return XmlText(element.text or "")
     value: Json = {str(k): str(v) for k, v in element.attrib.items()}
     for child in children:
         key, item = str(child.tag), _from_element(child)
         if _is_list_item(str(element.tag), key):
             value.setdefault(key, []).append(item)
         elif key in value:
-            raise EngineError(errors.INVALID, f"<{key}> is given twice in <{element.tag}>")
+            raise EngineError(errors.INVALID, f"<{key[:40]}> is given twice in <{str(element.tag)[:40]}>")
         else:
             value[key] = item
     return value
+
+
+def refuse_bad_text(body: Any) -> None:
+    """Every text of a body, its field names included, must be text PostgreSQL can store
+    (iteratively: a body may nest deeply)."""
+    stack: list[tuple[Any, str]] = [(body, "the body")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, str):
+            refusal = refuse_text(where, value)
+        elif isinstance(value, dict):
+            refusal = next(filter(None, (refuse_text(f"a field name in {where}", k) for k in value)), None)
+            stack.extend((item, key if where == "the body" else f"{where}.{key}") for key, item in value.items())
+        else:
+            refusal = None
+            if isinstance(value, list):
+                stack.extend((item, where) for item in value)
+        if refusal is not None:
+            raise refusal
+
+
+def refuse_bad_text_in_request(request: web.Request) -> None:
+    """The path and the query (their ids and search terms reach the database and its audit log)."""
+    refuse_bad_text({"path": request.path, "query": dict(request.query)})
 
 
 def from_xml(data: bytes) -> Json:
@@ -128,20 +162,32 @@ def from_xml(data: bytes) -> Json:
     return body if isinstance(body, dict) else {}
 
 
+def _no_constant(name: str) -> Any:
+    raise EngineError(errors.INVALID, f"the body is not valid JSON: {name} is not a number JSON has")
+
+
+def from_json(data: bytes) -> Json:
+    try:
+        body = json.loads(data, parse_constant=_no_constant)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of over 4300 digits
+        raise EngineError(errors.INVALID, f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise EngineError(errors.INVALID, "the body is not JSON that can be read: it nests too deeply") from None
+    if not isinstance(body, dict):
+        raise EngineError(errors.INVALID, "the body must be a JSON object")
+    return body
+
+
 async def read_body(request: web.Request) -> Json:
-    """The request's body as JSON-shaped data, whichever format it came in; {} when empty."""
+    """The request's body as JSON-shaped data, whichever format it came in; {} when empty.  Its
+    text is text PostgreSQL can store (a 400 otherwise)."""
     if not request.can_read_body:
         return {}
     data = await request.read()  # the application's client_max_size (MAX_BODY) bounds it: 413
     if not data.strip():
         return {}
     kind = request.content_type.lower()
-    if "xml" in kind or (not kind.endswith("json") and data.lstrip()[:1] == b"<"):
-        return from_xml(data)
-    try:
-        body = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EngineError(errors.INVALID, f"the body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise EngineError(errors.INVALID, "the body must be a JSON object")
+    xml = "xml" in kind or (not kind.endswith("json") and data.lstrip()[:1] == b"<")
+    body = from_xml(data) if xml else from_json(data)
+    refuse_bad_text(body)
     return body

@@ -2,7 +2,9 @@
 
 Paths and methods come from ``routes.ROUTES`` (never written twice); ``_OPS`` describes each
 handler by name.  A route whose handler is not described makes :func:`document` fail, and so
-the test that compares the document with the routes the engine serves.
+the test that compares the document with the routes the engine serves.  The request schemas state
+the limits of ``engine/domain/limits.py`` (lengths, patterns, ranges, types) from its constants;
+``tests/integration/test_api_fuzz.py`` holds the engine to them.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from aiohttp import web
 
 from engine.api import routes
 from engine.api.paths import LOGOUT_PATH, OPENAPI, TOKEN_PATH, prefix_of
-from shared_schema.nic import DEVICE_NAME_PATTERN
-from shared_schema.vm import MIN_MEMORY_MIB
+from engine.domain import limits, search
+from engine.domain.os_types import OS_TYPES
+from shared_schema.nic import DEVICE_NAME_PATTERN, DEVICE_NAME_RULE, MODELS
+from shared_schema.vm import IMAGE_NAME_RULE
 
 Json = dict[str, Any]
 
 _FAULTS = {
-    400: "Invalid request: a malformed body, a missing or wrong field",
+    400: "Invalid request: a malformed body, a missing or wrong field, text with a NUL character (anywhere)",
     401: "Unauthorized: no bearer token, or an unknown or expired one",
     403: "Forbidden: the user may read but not change anything",
     404: "Not found: the object, or one the request refers to, does not exist",
@@ -30,7 +34,8 @@ _FAULTS = {
 }
 
 # handler name: (summary, success status, response schema, request body schema, fault statuses).
-# 401 (every operation) and 403 (every change) are added by _operation.
+# 400 and 401 (every operation: text the engine cannot keep may come in any path or query) and 403
+# (every change) are added by _operation.
 _OPS: dict[str, tuple[str, int, str, str | None, tuple[int, ...]]] = {
     "api_root": ("The entry point: product information and links to the collections", 200, "ApiRoot", None, ()),
     "list_data_centers": ("List the data centers", 200, "DataCenterList", None, (400,)),
@@ -45,7 +50,7 @@ _OPS: dict[str, tuple[str, int, str, str | None, tuple[int, ...]]] = {
     "list_cluster_networks": ("List the networks attached to a cluster (its VMs' NICs may use them)", 200,
                               "NetworkList", None, (404,)),
     "attach_cluster_network": ("Attach a network of the cluster's data center to the cluster", 201, "Network",
-                               "IdRef", (400, 404)),
+                               "NetworkRef", (400, 404)),
     "list_hosts": ("List the hosts", 200, "HostList", None, (400,)),
     "add_host": ("Add a host; it is up if its agent answers a ping, else non_responsive", 201, "Host", "HostInput",
                  (400, 404, 409)),
@@ -83,13 +88,15 @@ _OPS: dict[str, tuple[str, int, str, str | None, tuple[int, ...]]] = {
        for what in ("network_filter_parameters", "reported_devices", "statistics")},
 }  # fmt: skip
 
-_SEARCH = ("search", {"type": "string", "example": "name=web*"},
+_SEARCH = ("search", {"type": "string", "maxLength": search.MAX_LENGTH, "pattern": f"^{limits.TEXT_PATTERN}$",
+                      "example": "name=web*"},
            "oVirt's search: field=value ('*' any run of characters; case-insensitive), '!=' negates, terms "
            "joined by 'and'")  # fmt: skip
 _QUERY: dict[str, list[tuple[str, Json, str]]] = {
     **{op: [_SEARCH] for op in ("list_vms", "list_clusters", "list_hosts", "list_networks", "list_profiles",
                                 "list_network_profiles", "list_data_centers")},
-    "list_events": [("vm", {"type": "string"}, "only the events of the VM with this id")],
+    "list_events": [("vm", {"type": "string", "pattern": f"^{limits.TEXT_PATTERN}$"},
+                     "only the events of the VM with this id")],
     "add_nic": [("activate", {"type": "boolean", "default": True}, "plug the NIC at once; the body's plugged wins")],
 }  # fmt: skip
 _PATH_PARAMS = {"id": "the object's id", "vm": "the VM's id", "nic": "the NIC's id"}
@@ -117,6 +124,18 @@ def _in(props: Json, *required: str) -> Json:
     return {"type": "object", "properties": props, **({"required": list(required)} if required else {})}
 
 
+def _xml(name: str, schema: Json, **extra: Any) -> Json:
+    """A request body's schema, with the root element its XML form has (``<vm>…</vm>``)."""
+    return {**schema, **extra, "xml": {"name": name}}
+
+
+def _whole(low: int, high: int, int_format: str = "int32", **extra: Any) -> Json:
+    """A whole number in [low, high]: a JSON number, or its decimal digits (oVirt's JSON, XML)."""
+    digits = {"type": "string", "pattern": f"^{limits.DIGITS_PATTERN}$", "description": f"its digits, {low}-{high}"}
+    number = {"type": "integer", "format": int_format, "minimum": low, "maximum": high}
+    return {"oneOf": [number, digits], **extra}
+
+
 def _json(schema: Json, description: str) -> Json:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -133,10 +152,38 @@ def _schemas() -> Json:
     actions = _obj({"link": _list(rel)})
     vm_status = _enum("down", "powering_up", "up", "powering_down", "paused", "migrating", "not_responding")
     memory = {"type": "integer", "format": "int64", "description": "bytes"}
+    # What requests may carry (engine/domain/limits.py): names, free text, numbers (JSON numbers or,
+    # as oVirt's JSON writes them, their digits), booleans (or their words, as XML has them).
+    name = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": limits.NAME_MAX_LENGTH,
+        "pattern": f"^{limits.NAME_PATTERN}$",
+        "description": limits.NAME_RULE,
+    }
+    text = {"type": "string", "pattern": f"^{limits.TEXT_PATTERN}$", "description": "any text but NUL"}
+    image = {
+        "type": "string",
+        "maxLength": 255,
+        "pattern": f"^[^/{limits.CONTROL_CHARACTERS}]*$",
+        "description": IMAGE_NAME_RULE,
+    }
+    version = _whole(limits.VERSION_MIN, limits.VERSION_MAX)
+    flag = {
+        "oneOf": [
+            b,
+            {
+                "type": "string",
+                "pattern": "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$",
+                "description": "true or false as text (XML's), in any case",
+            },
+        ]
+    }
     schemas: Json = {
         "Link": _obj({"id": s, "href": s}),
         "RelLink": _obj({"rel": s, "href": s}),
-        "IdRef": _obj({"id": s}),
+        "IdRef": _obj({"id": {**s, "xml": {"attribute": True}}}),  # oVirt's <cluster id="…"/>
+        "NetworkRef": _xml("network", _obj({"id": {**s, "xml": {"attribute": True}}})),
         "Version": _obj({"major": i, "minor": i}),
         "ApiRoot": _obj({"product_info": _obj({"name": s, "vendor": s, "version": _ref("Version")}),
                          "authenticated_user": _obj({"user_name": s, "role": _enum("admin", "readonly")}),
@@ -183,28 +230,43 @@ def _schemas() -> Json:
         "Token": _obj({"access_token": s, "token_type": _enum("bearer"), "scope": s,
                        "exp": {"type": "string", "description": "expiry, milliseconds since the epoch"}}),
         "OAuthError": _obj({"error": s, "error_description": s}),
-        "TokenRequest": _in({"grant_type": _enum("password"), "scope": {"type": "string", "example": "ovirt-app-api"},
-                             "username": {"type": "string", "example": "admin@internal"}, "password": s},
+        "TokenRequest": _in({"grant_type": _enum("password"), "scope": {**text, "example": "ovirt-app-api"},
+                             "username": {**text, "example": "admin@internal"}, "password": text},
                             "grant_type", "username", "password"),
-        "DataCenterInput": _in({"name": s, "description": s}, "name"),
-        "ClusterInput": _in({"name": s, "description": s, "version": _ref("Version"), "data_center": _ref("IdRef")},
-                            "name"),
-        "HostInput": _in({"name": s, "address": s, "port": {"type": "integer", "minimum": 1, "maximum": 65535,
-                          "default": 54321}, "cluster": _ref("IdRef")}, "name", "address", "cluster"),
-        "NetworkInput": _in({"name": s, "bridge": {"type": "string", "pattern": f"^{DEVICE_NAME_PATTERN}$",
-                                                   "description": "default: the network's name, as in VDSM"},
-                             "data_center": _ref("IdRef"), "cluster": _ref("IdRef")}, "name"),
-        "VmInput": _in({"name": s, "cluster": _ref("IdRef"),
-                        "os": _in({"type": {"type": "string", "default": "other"}, "kernel": s, "initrd": s,
-                                   "cmdline": s}),
-                        "memory": {**memory, "minimum": MIN_MEMORY_MIB * 2**20, "default": 128 * 2**20},
-                        "custom_properties": _in({"custom_property": _list(_in({"name": s, "value": s}, "name"))})},
-                       "name", "cluster"),
-        "StartVmInput": _in({"vm": _in({"placement_policy": _in({"hosts": _in({"host": _list(_ref("IdRef"))})})})}),
-        "NicInput": _in({"name": s, "interface": {"type": "string", "default": "virtio"},
-                         "mac": _in({"address": s}, "address"), "vnic_profile": _ref("IdRef"), "linked": b,
-                         "plugged": b}),
-        "NewNicInput": {"allOf": [_ref("NicInput")], "required": ["name", "vnic_profile"]},
+        "DataCenterInput": _xml("data_center", _in({"name": name, "description": text}, "name")),
+        "ClusterInput": _xml("cluster", _in({"name": name, "description": text, "version": _ref("VersionInput"),
+                                             "data_center": _ref("IdRef")}, "name")),
+        "VersionInput": _in({"major": version, "minor": version}, "major", "minor"),
+        "HostInput": _xml("host", _in({
+            "name": name, "address": {"type": "string", "maxLength": 253,
+                                      "pattern": f"^{limits.HOST_ADDRESS_PATTERN}$",
+                                      "description": limits.HOST_ADDRESS_RULE},
+            "port": _whole(limits.PORT_MIN, limits.PORT_MAX, default=54321), "cluster": _ref("IdRef")},
+            "name", "address", "cluster")),
+        "NetworkInput": _xml("network", _in({
+            "name": {**name, "description": "without a bridge, also the bridge's name: " + DEVICE_NAME_RULE},
+            "bridge": {"type": "string", "pattern": f"^{DEVICE_NAME_PATTERN}$",
+                       "description": "default: the network's name, as in VDSM"},
+            "data_center": _ref("IdRef"), "cluster": _ref("IdRef")}, "name"),
+            anyOf=[{"required": ["data_center"]}, {"required": ["cluster"]}]),
+        "VmInput": _xml("vm", _in({
+            "name": {**name, "pattern": f"^{limits.VM_NAME_PATTERN}$",
+                     "description": f"{limits.NAME_RULE}, printable, without '/' (the host's rule)"},
+            "cluster": _ref("IdRef"),
+            "os": _in({"type": {**_enum(*OS_TYPES), "default": "other"}, "kernel": image, "initrd": image,
+                       "cmdline": text}),
+            "memory": _whole(limits.MEMORY_MIN, limits.MEMORY_MAX, "int64", default=128 * 2**20, description="bytes"),
+            "custom_properties": _in({"custom_property": _list(_in({"name": text, "value": {**text, "nullable": True}},
+                                                                 "name"))})},
+            "name", "cluster")),
+        "StartVmInput": _xml("action", _in({"vm": _in({"placement_policy": _in({"hosts": _in({
+            "host": _list(_ref("IdRef"))})})})})),
+        "NicInput": _xml("nic", _in({
+            "name": name, "interface": {**_enum(*MODELS), "default": "virtio"},
+            "mac": _in({"address": {"type": "string", "pattern": f"^{limits.MAC_PATTERN}$",
+                                    "description": "a unicast MAC address"}}, "address"),
+            "vnic_profile": _ref("IdRef"), "linked": flag, "plugged": flag})),
+        "NewNicInput": _xml("nic", {"allOf": [_ref("NicInput")], "required": ["name", "vnic_profile"]}),
     }  # fmt: skip
     for item, key in (("DataCenter", "data_center"), ("Cluster", "cluster"), ("Host", "host"),
                       ("Network", "network"), ("Vm", "vm"), ("VnicProfile", "vnic_profile"), ("Nic", "nic"),
@@ -225,20 +287,21 @@ def _operation(method: str, path: str, name: str) -> Json:
         "responses": {str(status): _both(_ref(answer), what)},
     }
     params = [{"name": p, "in": "path", "required": True, "description": _PATH_PARAMS.get(p, p),
-               "schema": {"type": "string"}} for p in re.findall(r"\{(\w+)\}", path)]  # fmt: skip
+               "schema": {"type": "string", "pattern": f"^{limits.TEXT_PATTERN}$"}}
+               for p in re.findall(r"\{(\w+)\}", path)]  # fmt: skip
     params += [{"name": q, "in": "query", "description": d, "schema": sch} for q, sch, d in _QUERY.get(name, [])]
     if params:
         op["parameters"] = params
     if body:
         content = {"application/json": {"schema": _ref(body)}, "application/xml": {"schema": _ref(body)}}
-        op["requestBody"] = {"required": body != "StartVmInput", "content": content}
-    for code in sorted({*faults, 401, *(() if method == "GET" else (403,))}):
+        # A start needs no body, nor does an update (an empty one changes nothing, as {} does).
+        op["requestBody"] = {"required": body not in ("StartVmInput", "NicInput"), "content": content}
+    for code in sorted({*faults, 400, 401, *(() if method == "GET" else (403,))}):
         op["responses"][str(code)] = {"$ref": f"#/components/responses/Fault{code}"}
     return op
 
 
 def document(prefix: str) -> dict[str, Any]:
-    s = {"type": "string"}
     """The OpenAPI 3.0.3 document of the API under ``prefix`` ('/ovirt-engine/api' or '/api')."""
     paths: Json = {}
     for method, path, handler in routes.ROUTES:
@@ -261,10 +324,20 @@ def document(prefix: str) -> dict[str, Any]:
                 "200": _json(_ref("Token"), "The token"),
                 "400": _json(_ref("OAuthError"), "grant_type is not password, or the body cannot be read"),
                 "401": _json(_ref("OAuthError"), "Wrong username or password"),
+                "429": {
+                    **_json(
+                        _ref("OAuthError"),
+                        "Too many failed logins for this user or address: try again after Retry-After seconds",
+                    ),
+                    "headers": {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}},
+                },
             },
         }
     }
-    logout = {"schema": _in({"token": s, "scope": {"type": "string", "example": "ovirt-app-api"}}, "token")}
+    text = {"type": "string", "pattern": f"^{limits.TEXT_PATTERN}$"}
+    logout = {
+        "schema": _in({"token": {**text, "minLength": 1}, "scope": {**text, "example": "ovirt-app-api"}}, "token")
+    }
     paths[LOGOUT_PATH] = {"post": {
         "operationId": "logout", "summary": "Log out (oVirt SSO): revoke a token", "tags": ["auth"], "security": [],
         "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": logout,

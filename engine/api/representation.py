@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.api.formats import Reply
+from engine.api.formats import Reply, XmlText
 from engine.domain import errors
 from engine.domain.errors import EngineError
+from engine.domain.limits import shown, whole_number
 from engine.domain.model import AuditEntry, Cluster, DataCenter, Host, Network, Nic, Version, Vm, VnicProfile
 from engine.services.nics import NicFields
 from engine.services.views import Caller
@@ -162,33 +163,32 @@ def removed() -> Reply:
 
 
 # -- request bodies ---------------------------------------------------------------------------
+# Each field must have the type the OpenAPI document gives it: an object where a string belongs is
+# refused, never stringified, and so is null (leave a field out to leave it alone).  Text rules
+# (no NUL, valid Unicode) were applied to the whole body when it was read (formats.read_body);
+# names and ranges are the use cases' rules (engine/domain/limits.py).
+_KIND_NAMES: dict[type, str] = {str: "text", dict: "an object", list: "a list"}
 
 
-def _get(body: Json, key: str, kind: type, where: str) -> Any:
-    value = body.get(key)
-    if value is not None and not isinstance(value, kind):
-        raise EngineError(errors.INVALID, f"{where}{key} must be {kind.__name__}, got {value!r}")
+def _get(body: Json, key: str, kind: type, where: str = "") -> Any:
+    if key not in body:
+        return None
+    value = body[key]
+    if kind is dict and isinstance(value, XmlText) and not value.strip():
+        return {}  # an XML element with nothing in it, where an object belongs: an empty one
+    if not isinstance(value, kind):
+        raise EngineError(errors.INVALID, f"{where}{key} must be {_KIND_NAMES[kind]}, got {shown(value)}")
     return value
 
 
 def text(body: Json, key: str) -> str:
-    """A text field; '' when absent.  Anything but text (an object, a number) is a 400."""
-    value = body.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise EngineError(errors.INVALID, f"{key} must be text, got {value!r}")
-    return value
+    """A text field; '' when absent.  Anything but text (an object, a number, null) is a 400."""
+    value: str | None = _get(body, key, str)
+    return value or ""
 
 
 def port(body: Json) -> int:
-    value = body.get("port", 54321)
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        return int(value)
-    except (TypeError, ValueError):
-        raise EngineError(errors.INVALID, f"port must be a number, got {value!r}") from None
+    return whole_number("port", body.get("port", 54321))
 
 
 def required_id(body: Json) -> str:
@@ -200,7 +200,7 @@ def required_id(body: Json) -> str:
 
 
 def ref_id(body: Json, key: str) -> str | None:
-    ref = _get(body, key, dict, "")
+    ref = _get(body, key, dict)
     if ref is None:
         return None
     object_id = ref.get("id")
@@ -209,79 +209,83 @@ def ref_id(body: Json, key: str) -> str | None:
     return object_id
 
 
-def _bool(value: Any, key: str) -> bool | None:
-    if value is None or isinstance(value, bool):
+def flag(value: Any, key: str) -> bool:
+    """true or false: a JSON boolean, or its text (XML, a query parameter)."""
+    if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise EngineError(errors.INVALID, f"{key} must be true or false, got {value!r}")
+    raise EngineError(errors.INVALID, f"{key} must be true or false, got {shown(value)}")
+
+
+def _flag(body: Json, key: str) -> bool | None:
+    return flag(body[key], key) if key in body else None
 
 
 def nic_fields(body: Json) -> tuple[NicFields, bool | None]:
     """(the fields to set, the requested plugged state or None)."""
-    mac = _get(body, "mac", dict, "")
+    mac = _get(body, "mac", dict)
+    if mac is not None and "address" not in mac:
+        raise EngineError(errors.INVALID, "mac needs an address (or leave mac out)")
     fields = NicFields(
-        name=_get(body, "name", str, ""),
-        model=_get(body, "interface", str, ""),
-        mac=_get(mac, "address", str, "mac.") if mac else None,
+        name=_get(body, "name", str),
+        model=_get(body, "interface", str),
+        mac=_get(mac, "address", str, "mac.") if mac is not None else None,
         profile_id=ref_id(body, "vnic_profile"),
-        linked=_bool(body.get("linked"), "linked"),
+        linked=_flag(body, "linked"),
     )
-    return fields, _bool(body.get("plugged"), "plugged")
+    return fields, _flag(body, "plugged")
+
+
+def _custom_properties(body: Json) -> dict[str, str]:
+    props = (_get(body, "custom_properties", dict) or {}).get("custom_property", [])
+    if not isinstance(props, list) or not all(
+        isinstance(p, dict) and isinstance(p.get("name"), str) and isinstance(p.get("value", ""), str | None)
+        for p in props
+    ):
+        raise EngineError(errors.INVALID, "custom_properties.custom_property must be a list of {name, value} texts")
+    return {p["name"]: p.get("value") or "" for p in props}  # a value left out (or null) is empty
 
 
 def vm_from_body(body: Json) -> Vm:
-    name = _get(body, "name", str, "")
+    name = _get(body, "name", str)
     cluster_id = ref_id(body, "cluster")
     if not name or not cluster_id:
         raise EngineError(errors.INVALID, "a VM needs a name and a cluster (cluster.id)")
-    os_ = _get(body, "os", dict, "") or {}
-    memory = body.get("memory", 128 * 1024 * 1024)
-    try:
-        if isinstance(memory, bool):
-            raise ValueError
-        memory = int(memory)  # oVirt's JSON may send numbers as strings
-        if memory <= 0:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise EngineError(errors.INVALID, f"memory must be a positive number of bytes, got {memory!r}") from None
-    props = (_get(body, "custom_properties", dict, "") or {}).get("custom_property", [])
-    if not isinstance(props, list) or not all(isinstance(p, dict) and isinstance(p.get("name"), str) for p in props):
-        raise EngineError(errors.INVALID, "custom_properties.custom_property must be a list of {name, value}")
+    os_ = _get(body, "os", dict) or {}
     return Vm(
         id="",
         name=name,
         cluster_id=cluster_id,
         os_type=_get(os_, "type", str, "os.") or "other",
         status="down",
-        memory_bytes=memory,
+        memory_bytes=whole_number("memory", body.get("memory", 128 * 1024 * 1024)),  # bytes; the rules check the range
         kernel=_get(os_, "kernel", str, "os.") or "",
         initrd=_get(os_, "initrd", str, "os.") or "",
         cmdline=_get(os_, "cmdline", str, "os.") or "",
-        custom_properties={p["name"]: "" if p.get("value") is None else str(p["value"]) for p in props},
+        custom_properties=_custom_properties(body),
     )
 
 
 def version_from_body(body: Json) -> Version:
-    version = _get(body, "version", dict, "")
+    version = _get(body, "version", dict)
     if version is None:
         return Version(4, 7)
-    try:
-        return Version(int(version["major"]), int(version["minor"]))
-    except (KeyError, TypeError, ValueError):
-        raise EngineError(errors.INVALID, f"version must be {{major, minor}}, got {version!r}") from None
+    if "major" not in version or "minor" not in version:
+        raise EngineError(errors.INVALID, f"version must be {{major, minor}}, got {shown(version)}")
+    return Version(whole_number("version.major", version["major"]), whole_number("version.minor", version["minor"]))
 
 
 def placement_host(body: Json) -> str | None:
     """The host asked for in a start action: ``{"vm": {"placement_policy": {"hosts": {"host": [{"id"}]}}}}``."""
-    node: Any = body
+    node: Json | None = body
+    where = ""
     for key in ("vm", "placement_policy", "hosts"):
-        node = node.get(key) if isinstance(node, dict) else None
-        if node is None:
-            return None
-    hosts = node.get("host") if isinstance(node, dict) else None
+        node = _get(node, key, dict, where) if node is not None else None
+        where += f"{key}."
+    hosts = _get(node, "host", list, where) if node is not None else None
     if not hosts:
         return None
-    if not isinstance(hosts, list) or not isinstance(hosts[0], dict) or not isinstance(hosts[0].get("id"), str):
+    if not all(isinstance(h, dict) and isinstance(h.get("id"), str) for h in hosts):
         raise EngineError(errors.INVALID, "vm.placement_policy.hosts.host must be a list of {id}")
     return str(hosts[0]["id"])

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from engine.api import representation as rep
-from engine.api.formats import Reply, read_body, render
+from engine.api.formats import Reply, read_body, refuse_bad_text_in_request, render
 from engine.api.keys import CALLER, CONTEXT
 from engine.api.paths import PREFIXES, prefix_of
 from engine.services import inventory, nics, views, vms
@@ -224,7 +224,8 @@ def _nic_extras(segment: str) -> Handler:
 
 async def add_nic(request: web.Request) -> Reply:
     fields, plugged = rep.nic_fields(await read_body(request))
-    activate = plugged if plugged is not None else request.query.get("activate", "true").lower() != "false"
+    activate = rep.flag(request.query.get("activate", "true"), "activate")  # read even when plugged wins
+    activate = plugged if plugged is not None else activate
     nic = await nics.add_nic(_ctx(request), _user(request), request.match_info["vm"], fields, activate)
     return Reply("nic", rep.nic_json(_prefix(request), nic), 201)
 
@@ -280,6 +281,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
 def _rendered(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     @functools.wraps(handler)
     async def respond(request: web.Request) -> web.StreamResponse:
+        refuse_bad_text_in_request(request)
         return render(request, await handler(request))
 
     return respond

@@ -16,17 +16,17 @@ from dataclasses import dataclass
 
 from engine.domain import errors
 from engine.domain.errors import EngineError
+from engine.domain.limits import refuse_memory, refuse_name, shown
 from engine.domain.model import DOWN, POWERING_DOWN, RUNNING, Cluster, Host, Network, Nic, Version, Vm
 from engine.domain.os_types import OS_TYPES
 from shared_schema.errors import ParamError
-from shared_schema.vm import IMAGE_NAME_RULE, MIN_MEMORY_MIB, check_vm_name, parse_image_name
+from shared_schema.vm import IMAGE_NAME_RULE, check_vm_name, parse_image_name
 
 HOTPLUG_MIN_VERSION = Version(3, 1)
 # x86 guests: PCI slots left for devices after the chipset's own (oVirt's limit).
 PCI_DEVICE_BUDGET = 26
 # VM statuses in which a NIC may be plugged or unplugged (oVirt's ActivateDeactivateVmNic).
 PLUG_STATUSES = frozenset({DOWN, POWERING_DOWN, *RUNNING})
-MIB = 1024 * 1024
 
 Refusal = EngineError | None
 
@@ -153,8 +153,9 @@ def refuse_remove(vm: Vm, nic: Nic) -> Refusal:
 
 def refuse_nic_fields(vm: Vm, nics: list[Nic], nic_id: str, name: str, model: str) -> Refusal:
     """A NIC's name is unique within its VM; its model must suit the VM's OS."""
-    if not name:
-        return EngineError(errors.INVALID, "a NIC needs a name")
+    bad_name = refuse_name("NIC", name)
+    if bad_name is not None:
+        return bad_name
     if any(n.name == name and n.id != nic_id for n in nics):
         return EngineError(errors.NIC_NAME_IN_USE, f"VM {vm.name} already has a NIC named {name}")
     os = OS_TYPES.get(vm.os_type)
@@ -162,7 +163,7 @@ def refuse_nic_fields(vm: Vm, nics: list[Nic], nic_id: str, name: str, model: st
     if model not in allowed:
         return EngineError(
             errors.INVALID_MODEL,
-            f"NIC model {model!r} is not valid for OS {vm.os_type}; use one of {', '.join(sorted(allowed))}",
+            f"NIC model {shown(model)} is not valid for OS {vm.os_type}; use one of {', '.join(sorted(allowed))}",
         )
     return None
 
@@ -208,8 +209,11 @@ def nic_action_refusals(vm: Vm, nic: Nic, site: Site) -> dict[str, str]:
 
 
 def refuse_new_vm(vm: Vm) -> Refusal:
+    bad_name = refuse_name("VM", vm.name)
+    if bad_name is not None:
+        return bad_name
     if vm.os_type not in OS_TYPES:
-        return EngineError(errors.INVALID_OS, f"unknown OS type {vm.os_type!r}; known: {', '.join(OS_TYPES)}")
+        return EngineError(errors.INVALID_OS, f"unknown OS type {shown(vm.os_type)}; known: {', '.join(OS_TYPES)}")
     try:
         check_vm_name(vm.name)
     except ParamError as exc:
@@ -218,10 +222,10 @@ def refuse_new_vm(vm: Vm) -> Refusal:
         try:
             parse_image_name(image, field)
         except ParamError:
-            return EngineError(errors.INVALID, f"{field} names an image, not a path: {IMAGE_NAME_RULE}; got {image!r}")
-    if vm.memory_bytes < MIN_MEMORY_MIB * MIB:
-        return EngineError(errors.INVALID, f"memory must be at least {MIN_MEMORY_MIB} MiB, got {vm.memory_bytes} bytes")
-    return None
+            return EngineError(
+                errors.INVALID, f"{field} names an image, not a path: {IMAGE_NAME_RULE}; got {shown(image)}"
+            )
+    return refuse_memory(vm.memory_bytes)
 
 
 def refuse_start(vm: Vm) -> Refusal:

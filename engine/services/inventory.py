@@ -6,6 +6,16 @@ from __future__ import annotations
 
 from engine.domain import errors
 from engine.domain.errors import EngineError
+from engine.domain.limits import (
+    PORT_MAX,
+    PORT_MIN,
+    VERSION_MAX,
+    VERSION_MIN,
+    refuse_host_address,
+    refuse_name,
+    refuse_range,
+    shown,
+)
 from engine.domain.model import Cluster, DataCenter, Host, Network, Version, VnicProfile
 from engine.domain.rules import check, refuse_attach
 from engine.services.context import Context
@@ -16,8 +26,7 @@ DEFAULT_DATA_CENTER = "Default"
 
 
 async def add_data_center(ctx: Context, name: str, description: str = "") -> DataCenter:
-    if not name:
-        raise EngineError(errors.INVALID, "a data center needs a name")
+    check(refuse_name("data center", name))
     async with ctx.transaction() as repo:
         return await repo.add_data_center(name, description)
 
@@ -26,8 +35,9 @@ async def add_cluster(
     ctx: Context, name: str, version: Version, description: str = "", data_center_id: str | None = None
 ) -> Cluster:
     """A cluster in the data center given, else in the one named 'Default' (made when missing)."""
-    if not name:
-        raise EngineError(errors.INVALID, "a cluster needs a name")
+    check(refuse_name("cluster", name))
+    check(refuse_range("version.major", version.major, VERSION_MIN, VERSION_MAX))
+    check(refuse_range("version.minor", version.minor, VERSION_MIN, VERSION_MAX))
     async with ctx.transaction() as repo:
         if data_center_id is not None:
             dc = await repo.data_center(data_center_id)
@@ -38,10 +48,9 @@ async def add_cluster(
 
 async def add_host(ctx: Context, name: str, cluster_id: str, address: str, port: int) -> Host:
     """Register a host; it is 'up' when its agent answers, else 'non_responsive'."""
-    if not name or not address:
-        raise EngineError(errors.INVALID, "a host needs a name and an address")
-    if not 0 < port < 65536:
-        raise EngineError(errors.INVALID, f"port must be 1-65535, got {port}")
+    check(refuse_name("host", name))
+    check(refuse_host_address(address))
+    check(refuse_range("port", port, PORT_MIN, PORT_MAX))
     async with ctx.transaction() as repo:
         await repo.cluster(cluster_id)
         host = await repo.add_host(name, cluster_id, address, port)
@@ -57,7 +66,7 @@ def _bridge_for(name: str, bridge: str) -> str:
         return parse_device_name(bridge, "bridge") if bridge else parse_device_name(name, "name")
     except ParamError:
         if bridge:
-            why = f"bridge {bridge!r} is not a valid network device name ({DEVICE_NAME_RULE})"
+            why = f"bridge {shown(bridge)} is not a valid network device name ({DEVICE_NAME_RULE})"
         else:
             why = (
                 f"network {name!r} has no bridge, and its name cannot be the bridge's: a bridge name must be "
@@ -71,8 +80,7 @@ async def add_network(
 ) -> tuple[Network, VnicProfile]:
     """A VM network of a data center, with its default vNIC profile.  Given a cluster (the seed's
     way), the network goes to that cluster's data center and is attached to the cluster."""
-    if not name:
-        raise EngineError(errors.INVALID, "a network needs a name")
+    check(refuse_name("network", name))
     bridge = _bridge_for(name, bridge)
     async with ctx.transaction() as repo:
         dc = await repo.data_center(data_center_id) if data_center_id is not None else None

@@ -325,7 +325,8 @@ def test_vm_from_body_refuses_a_malformed_body_naming_the_field(body: dict[str, 
     invalid(lambda: rep.vm_from_body(body), field)
 
 
-@pytest.mark.parametrize("memory", [True, 0, -1])
+# Whole numbers only; the range (at least 16 MiB) is the rules' (tests/unit/test_input_limits.py).
+@pytest.mark.parametrize("memory", [True, 1.5, 1e300, "1e9", "0x10", None])
 def test_vm_from_body_refuses_a_memory_that_is_not_a_size(memory: object) -> None:
     invalid(lambda: rep.vm_from_body({"name": "web-01", "cluster": {"id": "c1"}, "memory": memory}), "memory")
 
