@@ -140,7 +140,7 @@ async def run(hosts: int = 1000, vms: int = 10000) -> list[Figure]:
     pg.init(durable=False)
     pg.start()
     netdev.ensure_bridge(BRIDGE)
-    first_port = 42000  # hosts on 42000 and up
+    first_port = 21000  # hosts on 21000 and up: below the kernel's ephemeral ports (32768+)
     sim = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "benchmarks.sim_hosts", "--hosts", str(hosts), "--first-port", str(first_port),
         stdout=asyncio.subprocess.PIPE,

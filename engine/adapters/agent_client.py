@@ -59,15 +59,20 @@ class Agent(Protocol):
     async def close(self) -> None: ...
 
 
+PER_HOST = 32  # connections to one host at most: its calls beyond wait for one
+
+
 class JsonRpcAgents:
-    """:class:`Agent` over JSON-RPC, one HTTPS session per host: mutual TLS with the deployment's
-    CA (``tls``: the engine's client context, which checks each agent's certificate against the
-    host's address), or plain HTTP when ``tls`` is None (``insecure_agents``)."""
+    """:class:`Agent` over JSON-RPC over HTTPS: mutual TLS with the deployment's CA (``tls``: the
+    engine's client context, which checks each agent's certificate against the host's address),
+    or plain HTTP when ``tls`` is None (``insecure_agents``).  One client session for all hosts:
+    its connector keeps a few connections per host alive (a session per host cost about 100 kB
+    each, too much for a thousand hosts)."""
 
     def __init__(self, timeout: float = 45.0, connect_timeout: float = 5.0, tls: ssl.SSLContext | None = None):
         # Longer than the agent's own unplug wait (30 s by default), so its answer arrives.
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
-        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._client: aiohttp.ClientSession | None = None
         self._tls = tls
         self._scheme = "https" if tls is not None else "http"
 
@@ -95,13 +100,13 @@ class JsonRpcAgents:
         answer = await self._call(host, verbs.VM_FULL_LIST, _timeout=timeout, vmList=vm_ids)
         return _typed(host, lambda value: list_of(VmStats.from_params, value), answer)
 
-    def _session(self, host: Host) -> aiohttp.ClientSession:
-        key = f"{host.address}:{host.port}"
-        session = self._sessions.get(key)
-        if session is None or session.closed:
-            connector = aiohttp.TCPConnector(ssl=self._tls if self._tls is not None else False)
-            session = self._sessions[key] = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
-        return session
+    def _session(self) -> aiohttp.ClientSession:
+        if self._client is None or self._client.closed:
+            connector = aiohttp.TCPConnector(
+                ssl=self._tls if self._tls is not None else False, limit=0, limit_per_host=PER_HOST
+            )
+            self._client = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
+        return self._client
 
     async def _call(self, host: Host, method: str, _timeout: float | None = None, **params: Any) -> Any:
         url = f"{self._scheme}://{host.address}:{host.port}/jsonrpc"
@@ -109,7 +114,7 @@ class JsonRpcAgents:
         timeout = aiohttp.ClientTimeout(total=_timeout, sock_connect=min(_timeout, 5.0)) if _timeout else self._timeout
         request = jsonrpcclient.request(method, params=params) if params else jsonrpcclient.request(method)
         try:
-            async with self._session(host).post(url, json=request, timeout=timeout) as resp:
+            async with self._session().post(url, json=request, timeout=timeout) as resp:
                 body = await resp.json(content_type=None)
         except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             raise HostUnreachable(
@@ -126,9 +131,9 @@ class JsonRpcAgents:
         return answer.result
 
     async def close(self) -> None:
-        for session in self._sessions.values():
-            await session.close()
-        self._sessions.clear()
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
 
 T = TypeVar("T")
