@@ -20,7 +20,7 @@ from engine.domain.limits import refuse_memory, refuse_name, shown
 from engine.domain.model import DOWN, POWERING_DOWN, RUNNING, Cluster, Host, Network, Nic, Version, Vm
 from engine.domain.os_types import OS_TYPES
 from shared_schema.errors import ParamError
-from shared_schema.vm import IMAGE_NAME_RULE, check_vm_name, parse_image_name
+from shared_schema.vm import IMAGE_NAME_RULE, check_kernel_args, check_vm_name, parse_image_name
 
 HOTPLUG_MIN_VERSION = Version(3, 1)
 # x86 guests: PCI slots left for devices after the chipset's own (oVirt's limit).
@@ -225,6 +225,10 @@ def refuse_new_vm(vm: Vm) -> Refusal:
             return EngineError(
                 errors.INVALID, f"{field} names an image, not a path: {IMAGE_NAME_RULE}; got {shown(image)}"
             )
+    try:
+        check_kernel_args(vm.cmdline)  # the host's rule: refused here rather than at the start
+    except ParamError:
+        return EngineError(errors.INVALID, f"os.cmdline must be printable characters, got {shown(vm.cmdline)}")
     return refuse_memory(vm.memory_bytes)
 
 

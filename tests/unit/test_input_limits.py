@@ -274,3 +274,12 @@ def test_the_documented_mac_pattern_is_the_agents_rule(mac: str) -> None:
     except ParamError:
         taken = False
     assert bool(re.fullmatch(f"^{limits.MAC_PATTERN}$", mac)) == taken
+
+
+@pytest.mark.parametrize("cmdline", ["console=ttyS0\x07", "quiet\nrd.break", "a\x00b"])
+def test_a_kernel_command_line_the_host_would_refuse_is_refused_when_the_vm_is_created(cmdline: str) -> None:
+    vm = Vm(id="", name="v", cluster_id="c", os_type="rhel_6x64", status="down", memory_bytes=128 * 2**20,
+            kernel="vmlinuz", initrd="initrd.img", cmdline=cmdline)  # fmt: skip
+    refusal = rules.refuse_new_vm(vm)
+    assert refusal is not None and refusal.kind is errors.INVALID and "os.cmdline" in refusal.detail
+    assert rules.refuse_new_vm(Vm(**{**vm.__dict__, "cmdline": "console=ttyS0 quiet"})) is None
