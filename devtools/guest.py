@@ -1,4 +1,6 @@
-"""The tiny Linux guest: build it once (scripts/build-guest.sh) and describe a VM that boots it."""
+"""The tiny Linux guest: build it once (scripts/build-guest.sh) and describe a VM that boots it,
+by direct kernel boot or, from the same kernel and initramfs on a bootable disk image
+(scripts/build-guest-disk.sh: FAT + SYSLINUX, built on demand), from a disk."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools import paths
-from shared_schema.vm import VmSpec
+from shared_schema.vm import DriveSpec, VmSpec
 from vdsm_agent import images
 from vdsm_agent.domain_xml import build_domain, to_string
 
@@ -27,6 +29,16 @@ def ensure_built(directory: Path = GUEST_DIR) -> Path:
 
 
 KERNEL, INITRD = "vmlinuz", "initrd.img"  # image names: the agents' images directory is GUEST_DIR
+DISK = "tiny-disk.img"  # the guest on a raw disk that SeaBIOS boots (SYSLINUX loads the same kernel)
+DISK_QCOW2 = "tiny-disk.qcow2"  # the same disk in qcow2 (VDSM's format 'cow')
+DISK_BANNER = "SYSLINUX"  # what the console shows first when the guest came from the disk
+
+
+def ensure_disk_built(directory: Path = GUEST_DIR) -> Path:
+    """The tiny guest's boot disk (raw; and DISK_QCOW2 beside it), built once from its kernel and initramfs."""
+    ensure_built(directory)
+    subprocess.run(["bash", str(PROJECT / "scripts" / "build-guest-disk.sh"), str(directory)], check=True)
+    return directory / DISK
 
 
 def console_of(vm_id: str) -> Path:
@@ -47,6 +59,16 @@ def spec(name: str, vm_id: str | None = None) -> VmSpec:
         kernel=KERNEL,
         initrd=INITRD,
         cmdline=CMDLINE,
+    )
+
+
+def disk_spec(name: str, vm_id: str | None = None, image: str = DISK, fmt: str = "raw") -> VmSpec:
+    """A VM that boots the tiny guest from disk ``image`` of the images directory (no kernel given)."""
+    return VmSpec(
+        vm_id=vm_id or str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}.hotplug-nic")),
+        name=name,
+        memory_mib=128,
+        drives=(DriveSpec(image, fmt, boot_order=1),),
     )
 
 
@@ -82,5 +104,10 @@ def wait_for_console(console_log: Path, text: str, timeout: float = 90.0, after:
     raise TimeoutError(f"guest console {console_log} did not show {text!r} within {timeout:.0f} s")
 
 
-if __name__ == "__main__":  # make guest
-    ensure_built()
+if __name__ == "__main__":  # make guest; `python -m devtools.guest disk` builds the boot disk too
+    import sys
+
+    if sys.argv[1:] == ["disk"]:
+        ensure_disk_built()
+    else:
+        ensure_built()

@@ -2,12 +2,13 @@
 # Build, once, the tiny Linux guest the demo VM and the e2e tests boot: Debian's cloud
 # kernel and busybox-static, unpacked (not installed), and an initramfs whose /init
 # loads the virtio-net driver stack, prints a ready marker on the serial console and
-# then reports every network device that appears or disappears.  Having a real guest
+# then reports every network device that appears or disappears, and every change of the
+# carrier of the devices it has set up (a NIC's link state).  Having a real guest
 # driver is what makes hot-unplug real: the guest acknowledges the ACPI eject.
 # Usage: build-guest.sh OUTDIR   (writes OUTDIR/vmlinuz and OUTDIR/initrd.img)
 set -euo pipefail
 out=$(realpath -m "${1:?usage: build-guest.sh OUTDIR}")
-stamp="$out/.built-v1"
+stamp="$out/.built-v2"
 [ -f "$stamp" ] && [ -f "$out/vmlinuz" ] && [ -f "$out/initrd.img" ] && exit 0
 
 echo "build-guest: building the tiny guest into $out (about 20 s, once)"
@@ -47,6 +48,21 @@ for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_p
 done
 ls /sys/class/net > /tmp.netdevs 2>/dev/null
 echo "HOTPLUG-GUEST-READY"
+# The carrier of each device that is up, as "NETDEV-CARRIER <mac> up|down" when first seen and
+# whenever it changes (the host's <link state>); builtins only: this runs every 0.2 s.  State is
+# kept per name and MAC, so a NIC plugged again under a reused name reports afresh.
+report_carrier() {
+  for d in $(cat /tmp.netdevs); do
+    [ "$d" = lo ] && continue
+    c=; read -r c 2>/dev/null < "/sys/class/net/$d/carrier"
+    case "$c" in 1) c=up ;; 0) c=down ;; *) continue ;; esac
+    mac=; read -r mac 2>/dev/null < "/sys/class/net/$d/address"
+    was=; read -r was 2>/dev/null < "/tmp.carrier.$d.$mac"
+    [ "$c" = "$was" ] && continue
+    echo "$c" > "/tmp.carrier.$d.$mac"
+    echo "NETDEV-CARRIER $mac $c"
+  done
+}
 # Report network devices as they come and go, one line each on the serial console.
 while true; do
   ls /sys/class/net > /tmp.now
@@ -54,9 +70,10 @@ while true; do
     grep -qx "$d" /tmp.netdevs || { ip link set "$d" up 2>/dev/null; echo "NETDEV-ADDED $d $(cat /sys/class/net/$d/address)"; }
   done
   for d in $(cat /tmp.netdevs); do
-    grep -qx "$d" /tmp.now || echo "NETDEV-REMOVED $d"
+    grep -qx "$d" /tmp.now || { echo "NETDEV-REMOVED $d"; rm -f /tmp.carrier."$d".*; }
   done
   mv /tmp.now /tmp.netdevs
+  report_carrier
   sleep 0.2
 done
 INIT

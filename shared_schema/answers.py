@@ -2,6 +2,7 @@
 
     VM.hotplugNic    -> HotplugAnswer   {"vmId", "nic": PlacedNic}
     VM.hotunplugNic  -> HotunplugAnswer {"vmId", "nic": {"alias", "macAddr"}}
+    VM.updateDevice  -> UpdateDeviceAnswer {"vmId", "nic": PlacedNic}: the NIC with its link state now
     VM.create        -> VmStats         {"vmId", "vmName", "status", "hash", "nics": [PlacedNic]}
     Host.getAllVmStats -> [VmStatus]    {"vmId", "vmName", "status", "hash"}
     Host.getVMFullList -> [VmStats]
@@ -133,6 +134,10 @@ class HotplugAnswer:
         if not nic.alias:  # a plugged NIC has one: later calls find the device by it
             raise ParamError.missing("result.nic.alias")
         return cls(parse_vm_id(answer.get("vmId")), nic)
+
+
+# VM.updateDevice answers as VM.hotplugNic does: the NIC as libvirt has it now (its link state).
+UpdateDeviceAnswer = HotplugAnswer
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ VDSM's table read ours.  Invalid parameters use JSON-RPC's own "invalid params" 
     16      unexpected     a bug or an unforeseen failure (the message says what)
     49      hotplugNic     attaching the NIC failed (libvirt's reason; libvirt's code in data)
     50      hotunplugNic   detaching failed, the guest did not release it, or no such device
+    56      updateDevice   VM.updateDevice refused: no such NIC, a change other than its link
+                           state, or libvirt's refusal (libvirt's code in data)
     -32602  invalidParams  a parameter is present but malformed (the message names it)
 """
 
@@ -35,6 +37,7 @@ MISSING_PARAMETER = ErrorCode(11, "MissParam", "Missing required parameter", Tru
 UNEXPECTED = ErrorCode(16, "unexpected", "Unexpected exception", False)
 HOTPLUG_NIC = ErrorCode(49, "hotplugNic", "Failed to hotplug NIC", True)
 HOTUNPLUG_NIC = ErrorCode(50, "hotunplugNic", "Failed to hotunplug NIC", True)
+UPDATE_DEVICE = ErrorCode(56, "updateDevice", "Failed to update device", True)
 INVALID_PARAMETER = ErrorCode(-32602, "invalidParams", "Invalid parameter", True)
 
 TABLE: dict[int, ErrorCode] = {
@@ -47,6 +50,7 @@ TABLE: dict[int, ErrorCode] = {
         UNEXPECTED,
         HOTPLUG_NIC,
         HOTUNPLUG_NIC,
+        UPDATE_DEVICE,
         INVALID_PARAMETER,
     )
 }

@@ -167,17 +167,20 @@ def parse_device_name(value: Any, name: str) -> str:
     return value
 
 
+def parse_user_alias(value: Any, name: str) -> str:
+    """A libvirt user alias, how later calls find a device: 'ua-' and 1-64 of A-Z a-z 0-9 _ -."""
+    if not isinstance(value, str) or not _ALIAS.fullmatch(value):
+        raise ParamError.invalid(name, f"a user alias is 'ua-' and 1-64 of A-Z a-z 0-9 _ -, got {value!r}")
+    return value
+
+
 def _alias(nic: Mapping[str, Any], mac: str) -> str:
     """The user alias later calls find the device by: given, 'ua-<id>', or derived from the MAC."""
     if nic.get("alias") is not None:
-        key, alias = "nic.alias", nic["alias"]
-    elif nic.get("id") is not None:
-        key, alias = "nic.id", f"ua-{nic['id']}"
-    else:
-        return "ua-mac-" + mac.replace(":", "")
-    if not isinstance(alias, str) or not _ALIAS.fullmatch(alias):
-        raise ParamError.invalid(key, f"a user alias is 'ua-' and 1-64 of A-Z a-z 0-9 _ -, got {alias!r}")
-    return alias
+        return parse_user_alias(nic["alias"], "nic.alias")
+    if nic.get("id") is not None:
+        return parse_user_alias(f"ua-{nic['id']}", "nic.id")
+    return "ua-mac-" + mac.replace(":", "")
 
 
 def _promisc(nic: Mapping[str, Any]) -> tuple[str, ...]:

@@ -10,6 +10,7 @@
     VM.destroy             vmId                                {vmId, status}
     VM.hotplugNic          vmId, nic: NicSpec                  HotplugAnswer
     VM.hotunplugNic        vmId, nic: NicRef                   HotunplugAnswer
+    VM.updateDevice        vmId, params: NicUpdate             UpdateDeviceAnswer (the NIC as placed)
 
 Monitoring polls ``Host.getAllVmStats`` and asks ``Host.getVMFullList`` only for the VMs whose
 device hash changed (VDSM's way of keeping many hosts cheap to watch).  The seed's bare
@@ -26,3 +27,4 @@ CREATE = "VM.create"
 DESTROY = "VM.destroy"
 HOTPLUG_NIC = "VM.hotplugNic"
 HOTUNPLUG_NIC = "VM.hotunplugNic"
+UPDATE_DEVICE = "VM.updateDevice"

@@ -2,15 +2,20 @@
 
 {'vmId': <uuid>, 'vmName': 'demo', 'memSize': <MiB>,
  'kernel': <image name>, 'initrd': <image name>, 'kernelArgs': 'console=ttyS0',
+ 'emulatedMachine': 'pc' | 'q35' | 'pc-i440fx-7.2' | 'pc-q35-7.2' ...   (absent: 'pc')
+ 'drives': [{'device': 'disk', 'iface': 'virtio', 'format': 'raw' | 'cow',
+             'image': <image name>, 'bootOrder': 1, 'readonly': false}, ...],
  'nics': [<a hotplugNic 'nic' dict>, ...]}
 
-No file system path ever crosses the wire: ``kernel`` and ``initrd`` name files of the agent's
-images directory (no separators, no ``..``), and the agent writes each VM's serial console to its
-own log directory, named by VM id.
+No file system path ever crosses the wire: ``kernel``, ``initrd`` and a drive's ``image`` name
+files of the agent's images directory (no separators, no ``..``; VDSM's drive ``path`` is refused),
+and the agent writes each VM's serial console to its own log directory, named by VM id.
+``emulatedMachine`` and ``drives`` are VDSM's names; a drive takes a subset of VDSM's keys.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,7 +53,115 @@ def check_kernel_args(value: str) -> None:
         raise ParamError.invalid("kernelArgs", f"expected printable characters (no control characters), got {value!r}")
 
 
-_KEYS = {"vmId", "vmName", "memSize", "kernel", "initrd", "kernelArgs", "nics"}
+# VDSM's emulatedMachine: QEMU's machine aliases, or a versioned i440fx / q35 machine.
+DEFAULT_MACHINE = "pc"
+MACHINE_RULE = "'pc' (i440fx), 'q35', or a versioned 'pc-i440fx-…' / 'pc-q35-…'"
+_MACHINE = re.compile(r"pc|q35|pc-(i440fx|q35)-[a-z0-9][a-z0-9._-]{0,40}")
+# A drive's VDSM format -> libvirt's driver type.
+DRIVE_FORMATS = {"raw": "raw", "cow": "qcow2"}
+DRIVE_IFACES = ("virtio",)
+MAX_DRIVES = 8  # each virtio disk takes a PCI slot (a PCIe root port on q35) that hot plug could use
+
+
+def parse_machine(value: Any) -> str:
+    if not isinstance(value, str) or not _MACHINE.fullmatch(value):
+        raise ParamError.invalid("emulatedMachine", f"expected {MACHINE_RULE}, got {value!r}")
+    return value
+
+
+def is_q35(machine: str) -> bool:
+    """Whether a machine type (VDSM's emulatedMachine, or libvirt's live one) is PCIe (q35)."""
+    return "q35" in machine
+
+
+def _boot_order(value: Any, name: str) -> int | None:
+    """A boot order as the NICs take it: a number (or its digits), 1 or more; absent, 0 or '' = none."""
+    if isinstance(value, bool):
+        raise ParamError.invalid(name, f"expected a number of 1 or more, got {value!r}")
+    if value in (None, "", 0, "0"):
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or value < 1:
+        raise ParamError.invalid(name, f"expected a number of 1 or more, got {value!r}")
+    return value
+
+
+def _check_drive(image: Any, fmt: Any, iface: Any, name: str) -> None:
+    if image in (None, ""):
+        raise ParamError.missing(f"{name}.image")
+    parse_image_name(image, f"{name}.image")
+    if fmt is None:
+        raise ParamError.missing(f"{name}.format")
+    if not isinstance(fmt, str) or fmt not in DRIVE_FORMATS:
+        raise ParamError.invalid(f"{name}.format", f"expected 'raw' or 'cow' (qcow2), got {fmt!r}")
+    if not isinstance(iface, str) or iface not in DRIVE_IFACES:
+        raise ParamError.invalid(f"{name}.iface", f"expected {', '.join(DRIVE_IFACES)}, got {iface!r}")
+
+
+_DRIVE_KEYS = {"type", "device", "iface", "format", "image", "bootOrder", "readonly"}
+
+
+@dataclass(frozen=True)
+class DriveSpec:
+    """A disk the VM boots or reads: an image file of the agent's images directory, by name."""
+
+    image: str
+    format: str = "raw"  # VDSM's: 'raw' or 'cow' (qcow2)
+    iface: str = "virtio"
+    boot_order: int | None = None
+    readonly: bool = False
+
+    def __post_init__(self) -> None:
+        _check_drive(self.image, self.format, self.iface, "drives[]")
+
+    @classmethod
+    def from_params(cls, value: Any, name: str = "drives[0]") -> DriveSpec:
+        if not isinstance(value, Mapping):
+            raise ParamError.invalid(name, f"expected a dictionary, got {value!r}")
+        if "path" in value:
+            raise ParamError.invalid(f"{name}.path", "the agent takes no file system path: name the image with 'image'")
+        unknown = set(value) - _DRIVE_KEYS
+        if unknown:
+            raise ParamError.invalid(name, f"unknown keys {sorted(unknown)}")
+        for key, allowed in (("type", "disk"), ("device", "disk")):
+            if value.get(key, allowed) != allowed:
+                raise ParamError.invalid(f"{name}.{key}", f"only {allowed!r} drives are supported, got {value[key]!r}")
+        image, fmt, iface = value.get("image"), value.get("format"), value.get("iface", "virtio")
+        _check_drive(image, fmt, iface, name)
+        readonly = value.get("readonly", False)
+        if not isinstance(readonly, bool):
+            raise ParamError.invalid(f"{name}.readonly", f"expected true or false, got {readonly!r}")
+        return cls(str(image), str(fmt), iface, _boot_order(value.get("bootOrder"), f"{name}.bootOrder"), readonly)
+
+    def to_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"device": "disk", "iface": self.iface, "format": self.format, "image": self.image}
+        if self.boot_order:
+            params["bootOrder"] = self.boot_order
+        if self.readonly:
+            params["readonly"] = True
+        return params
+
+
+def _check_drives(drives: tuple[DriveSpec, ...], nics: tuple[NicSpec, ...]) -> None:
+    """At most MAX_DRIVES, each image once (QEMU locks an image it writes), boot orders unique."""
+    if len(drives) > MAX_DRIVES:
+        raise ParamError.invalid("drives", f"at most {MAX_DRIVES} drives, got {len(drives)}")
+    images: dict[str, int] = {}
+    orders = {n.boot_order: f"NIC {n.alias}" for n in nics if n.boot_order}
+    for i, drive in enumerate(drives):
+        if drive.image in images:
+            raise ParamError.invalid(f"drives[{i}].image", f"{drive.image!r} is drives[{images[drive.image]}] already")
+        images[drive.image] = i
+        if drive.boot_order:
+            if drive.boot_order in orders:
+                raise ParamError.invalid(
+                    f"drives[{i}].bootOrder", f"{drive.boot_order} is the boot order of {orders[drive.boot_order]}"
+                )
+            orders[drive.boot_order] = f"drives[{i}]"
+
+
+_KEYS = {"vmId", "vmName", "memSize", "kernel", "initrd", "kernelArgs", "emulatedMachine", "drives", "nics"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +173,8 @@ class VmSpec:
     initrd: str = ""  # an image name
     cmdline: str = ""
     nics: tuple[NicSpec, ...] = field(default=())
+    machine: str = DEFAULT_MACHINE  # VDSM's emulatedMachine
+    drives: tuple[DriveSpec, ...] = field(default=())
 
     def __post_init__(self) -> None:
         parse_vm_id(self.vm_id)
@@ -68,6 +183,8 @@ class VmSpec:
             raise ParamError.invalid("memSize", f"must be at least {MIN_MEMORY_MIB} MiB, got {self.memory_mib}")
         parse_image_name(self.kernel, "kernel")
         parse_image_name(self.initrd, "initrd")
+        parse_machine(self.machine)
+        _check_drives(self.drives, self.nics)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> VmSpec:
@@ -90,6 +207,9 @@ class VmSpec:
         nics = params.get("nics") or []
         if not isinstance(nics, list):
             raise ParamError.invalid("nics", f"expected a list, got {nics!r}")
+        drives = params.get("drives") or []
+        if not isinstance(drives, list):
+            raise ParamError.invalid("drives", f"expected a list, got {drives!r}")
         return cls(
             vm_id=vm_id,
             name=strings["vmName"],
@@ -98,10 +218,13 @@ class VmSpec:
             initrd=strings["initrd"],
             cmdline=strings["kernelArgs"],
             nics=tuple(NicSpec.from_params(n) for n in nics),
+            machine=parse_machine(params.get("emulatedMachine", DEFAULT_MACHINE)),
+            drives=tuple(DriveSpec.from_params(d, f"drives[{i}]") for i, d in enumerate(drives)),
         )
 
     def to_params(self) -> dict[str, Any]:
-        return {
+        """The wire form; ``emulatedMachine`` and ``drives`` only when they are not the defaults."""
+        params: dict[str, Any] = {
             "vmId": self.vm_id,
             "vmName": self.name,
             "memSize": self.memory_mib,
@@ -110,3 +233,8 @@ class VmSpec:
             "kernelArgs": self.cmdline,
             "nics": [n.to_params() for n in self.nics],
         }
+        if self.machine != DEFAULT_MACHINE:
+            params["emulatedMachine"] = self.machine
+        if self.drives:
+            params["drives"] = [d.to_params() for d in self.drives]
+        return params

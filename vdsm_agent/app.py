@@ -60,7 +60,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     syncing = asyncio.get_running_loop().create_task(mirror.run(settings.mirror_sync_interval))
     log_dir = Path(settings.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
-    vms = VmService(hypervisor, nics, mirror, metrics, Path(settings.images_dir), log_dir)
+    vms = VmService(hypervisor, nics, mirror, metrics, Path(settings.images_dir), log_dir, settings.pcie_hotplug_ports)
     services = rpc.Services(hypervisor, nics, vms, metrics)
     app[SERVICES] = services
     app[METHODS] = rpc.methods(services)

@@ -73,6 +73,10 @@ class Hypervisor(Protocol):
         """Ask for removal and return; the removal itself arrives through the listener."""
         ...
 
+    async def update_device(self, vm_id: str, xml: str) -> None:
+        """Change a device of the running domain in place (libvirt's updateDeviceFlags, live)."""
+        ...
+
     async def set_metadata(self, vm_id: str, uri: str, key: str, xml: str | None) -> None:
         """Set (or with None remove) the running domain's metadata element of namespace ``uri``."""
         ...
@@ -260,6 +264,12 @@ class LibvirtHypervisor:
 
         dom = await self._lookup(vm_id)
         await self._call(dom.detachDeviceAlias, alias, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+
+    async def update_device(self, vm_id: str, xml: str) -> None:
+        import libvirt
+
+        dom = await self._lookup(vm_id)
+        await self._call(dom.updateDeviceFlags, xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
 
     async def set_metadata(self, vm_id: str, uri: str, key: str, xml: str | None) -> None:
         import libvirt

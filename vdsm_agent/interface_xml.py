@@ -64,5 +64,17 @@ def build_interface(nic: NicSpec) -> etree._Element:
     return iface
 
 
+def set_link_state(iface: etree._Element, active: bool) -> etree._Element:
+    """Give an ``<interface>`` the link state ``active`` (up) or not (down), in place: VDSM's way of
+    changing a plugged NIC's link (libvirt's updateDevice)."""
+    links = iface.findall("link")
+    link = links[0] if links else etree.SubElement(iface, "link")
+    for extra in links[1:]:
+        iface.remove(extra)
+    link.attrib.clear()
+    link.set("state", "up" if active else "down")
+    return iface
+
+
 def to_string(element: etree._Element) -> str:
     return etree.tostring(element, encoding="unicode")

@@ -85,3 +85,13 @@ def parse_nics(domain_xml: str | bytes) -> list[LiveNic]:
             )
         )
     return nics
+
+
+def interface_element(domain_xml: str | bytes, alias: str) -> etree._Element | None:
+    """The NIC's ``<interface>`` exactly as the live XML has it (what libvirt's updateDevice takes
+    back with a change), or None when the VM has no NIC of that alias."""
+    root = etree.fromstring(domain_xml.encode() if isinstance(domain_xml, str) else domain_xml)
+    for iface in root.iterfind("devices/interface"):
+        if iface.xpath("alias/@name") == [alias]:
+            return iface
+    return None

@@ -23,6 +23,7 @@ from shared_schema import errors
 from shared_schema.answers import HotplugAnswer, HotunplugAnswer, UnplugReason, failure_data
 from shared_schema.errors import WireError
 from shared_schema.nic import NicRef, NicSpec
+from vdsm_agent import pcie
 from vdsm_agent.hypervisor import Domain, Hypervisor, HypervisorError, NoSuchDomain
 from vdsm_agent.interface_xml import build_interface, to_string
 from vdsm_agent.live_xml import LiveNic, parse_nics
@@ -110,7 +111,8 @@ class NicService:
 
     async def hotplug(self, vm_id: str, nic: NicSpec) -> HotplugAnswer:
         async with self.lock(vm_id):
-            present = parse_nics((await self.domain(vm_id)).xml)
+            xml = (await self.domain(vm_id)).xml
+            present = parse_nics(xml)
             for other in present:
                 if (other.alias, other.mac) == (nic.alias, nic.mac):
                     # Already there (a retry after a lost answer): plugging is idempotent.
@@ -120,6 +122,9 @@ class NicService:
                     raise WireError(errors.HOTPLUG_NIC, f"VM already has a device with alias {nic.alias}")
                 if other.mac == nic.mac:
                     raise WireError(errors.HOTPLUG_NIC, f"VM already has a NIC with MAC {nic.mac}")
+            full = pcie.no_free_port(xml) if nic.address is None else None  # q35: libvirt picks a root port
+            if full:
+                raise WireError(errors.HOTPLUG_NIC, full)
             try:
                 await self._hv.attach(vm_id, to_string(build_interface(nic)))
             except HypervisorError as exc:

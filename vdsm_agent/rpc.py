@@ -7,8 +7,9 @@ anything else is logged with its traceback and answered as code 16 "Unexpected e
 so a caller never sees a traceback.  A message that quotes what the caller sent is cut to
 :data:`MAX_MESSAGE` characters, in the answer and in the log alike (a megabyte of junk in a
 parameter is not a megabyte of log per call).  Every call is timed into the latency histogram
-by verb, and hotplugNic / hotunplugNic outcomes are counted by code (0 for success).  The
-envelope around the calls (parsing, batches, notifications) is :mod:`vdsm_agent.envelope`.
+by verb, and hotplugNic / hotunplugNic / updateDevice outcomes are counted by code (0 for
+success).  The envelope around the calls (parsing, batches, notifications) is
+:mod:`vdsm_agent.envelope`.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from typing import Any
 from jsonrpcserver import Error, Result, Success
 
 from shared_schema import errors, verbs
+from shared_schema.device_update import NicUpdate
 from shared_schema.errors import ParamError, WireError
 from shared_schema.nic import NicRef, NicSpec, parse_vm_id
 from shared_schema.vm import VmSpec
-from vdsm_agent import envelope, host
+from vdsm_agent import devices, envelope, host
 from vdsm_agent.hypervisor import Hypervisor
 from vdsm_agent.metrics import Metrics
 from vdsm_agent.nics import NicService
@@ -143,6 +145,13 @@ def methods(services: Services) -> dict[str, Method]:
 
         return await _answer(verbs.HOTUNPLUG_NIC, work(), metrics, count=True)
 
+    async def update_device(vmId: Any = None, params: Any = None) -> Result:
+        async def work() -> dict[str, Any]:
+            vm_id, update = parse_vm_id(vmId), NicUpdate.from_params(params)
+            return (await devices.update_nic(services.hypervisor, nics, vm_id, update)).to_params()
+
+        return await _answer(verbs.UPDATE_DEVICE, work(), metrics, count=True)
+
     return {
         verbs.PING: ping,
         verbs.CAPABILITIES: get_capabilities,
@@ -152,6 +161,7 @@ def methods(services: Services) -> dict[str, Method]:
         verbs.DESTROY: destroy,
         verbs.HOTPLUG_NIC: hotplug_nic,
         verbs.HOTUNPLUG_NIC: hotunplug_nic,
+        verbs.UPDATE_DEVICE: update_device,
         # The seed's bare names (timed and counted under the full ones).
         "hotplugNic": hotplug_nic,
         "hotunplugNic": hotunplug_nic,

@@ -9,6 +9,8 @@ from typing import Any
 from shared_schema.config import ConfigError, load_settings, split_listen
 
 HYPERVISORS = ("libvirt", "simulated")
+# Root ports are PCI buses (at most 255 per guest, boot devices and bridges included).
+MAX_PCIE_HOTPLUG_PORTS = 200
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,9 @@ class AgentSettings:
     images_dir: str = "/var/lib/hotplug-nic/images"
     # The agent's own files: each VM's serial console, <vm id>.console.log.
     log_dir: str = "/var/log/hotplug-nic"
+    # Free PCIe root ports a q35 guest gets for hot plug, beyond those its boot devices take (oVirt
+    # gives 16): libvirt cannot add one to a running guest, so this is how many NICs it can take.
+    pcie_hotplug_ports: int = 16
     # Mutual TLS (engine pki issue-host): this host's certificate, and the deployment CA whose
     # certificates (the engine's) are the only clients accepted.  insecure = plain HTTP, for a lab
     # only: anyone who reaches the port drives the host; the agent warns at every start.
@@ -45,6 +50,8 @@ class AgentSettings:
         for name in ("unplug_timeout", "unplug_retry_interval", "mirror_sync_interval"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.pcie_hotplug_ports <= MAX_PCIE_HOTPLUG_PORTS:
+            raise ConfigError(f"pcie_hotplug_ports must be 0-{MAX_PCIE_HOTPLUG_PORTS}, got {self.pcie_hotplug_ports}")
         split_listen(self.listen, "0.0.0.0")
 
     @property

@@ -164,6 +164,20 @@ class SimulatedHypervisor:
                 return
         raise HypervisorError(99, f"device not found: no device found with alias {alias}")
 
+    async def update_device(self, vm_id: str, xml: str) -> None:
+        """Only a NIC's link state changes, as libvirt allows live; the NIC is found by alias."""
+        dom = self._get(vm_id)
+        wanted = etree.fromstring(xml.encode())
+        for iface in dom.interfaces:
+            if iface.xpath("alias/@name") == wanted.xpath("alias/@name"):
+                for old in iface.findall("link"):
+                    iface.remove(old)
+                link = wanted.find("link")
+                if link is not None:
+                    etree.SubElement(iface, "link", state=link.get("state", "up"))
+                return
+        raise HypervisorError(99, "device not found: no device matching the update")
+
     async def set_metadata(self, vm_id: str, uri: str, key: str, xml: str | None) -> None:
         dom = self._get(vm_id)
         if xml is None:

@@ -17,9 +17,9 @@ from typing import Any
 from shared_schema import errors
 from shared_schema.answers import VM_DOWN, VmStats, VmStatus, device_hash, failure_data
 from shared_schema.errors import WireError
-from shared_schema.vm import VmSpec
-from vdsm_agent import images
-from vdsm_agent.domain_xml import build_domain, to_string
+from shared_schema.vm import VmSpec, is_q35
+from vdsm_agent import images, pcie
+from vdsm_agent.domain_xml import DEFAULT_HOTPLUG_PORTS, build_domain, to_string
 from vdsm_agent.hypervisor import Domain, Hypervisor, HypervisorError, NoSuchDomain
 from vdsm_agent.live_xml import parse_nics
 from vdsm_agent.metrics import Metrics
@@ -49,6 +49,7 @@ class VmService:
         metrics: Metrics | None = None,
         images_dir: Path = Path("/var/lib/hotplug-nic/images"),
         log_dir: Path = Path("/var/log/hotplug-nic"),
+        pcie_hotplug_ports: int = DEFAULT_HOTPLUG_PORTS,
     ):
         self._hv = hypervisor
         self._nics = nics
@@ -56,6 +57,7 @@ class VmService:
         self._metrics = metrics or nics.metrics
         self._images = images_dir
         self._logs = log_dir
+        self._hotplug_ports = pcie_hotplug_ports
 
     async def create(self, spec: VmSpec) -> VmStats:
         async with self._nics.lock(spec.vm_id):
@@ -66,15 +68,27 @@ class VmService:
                 pass
             kernel = images.resolve(self._images, spec.kernel, "kernel")
             initrd = images.resolve(self._images, spec.initrd, "initrd")
+            disks = [images.resolve_disk(self._images, d, f"drives[{i}].image") for i, d in enumerate(spec.drives)]
             console = images.console_log(self._logs, spec.vm_id)
+            xml = build_domain(spec, kernel, initrd, str(console), disks, self._hotplug_ports)
             try:
-                domain = await self._hv.create(to_string(build_domain(spec, kernel, initrd, str(console))))
+                domain = await self._hv.create(to_string(xml))
             except HypervisorError as exc:
                 raise WireError(errors.CREATE_FAILED, exc.message, failure_data(libvirt_code=exc.code)) from None
+            self._check_hotplug_ports(spec, domain)
             await self._mirror_nics(spec, domain)
             await self._mirror.sync()  # its taps may be new ports of mirrored bridges
             log.info("started VM %s (%s)", spec.name, spec.vm_id)
             return stats(domain)
+
+    def _check_hotplug_ports(self, spec: VmSpec, domain: Domain) -> None:
+        """A q35 guest should have as many free root ports as it was given for hot plug."""
+        if not is_q35(spec.machine):
+            return
+        free, _ = pcie.free_root_ports(domain.xml)
+        if free != self._hotplug_ports:
+            log.warning("VM %s has %d free PCIe root ports for hot plug, %d were meant", spec.vm_id, free,
+                        self._hotplug_ports)  # fmt: skip
 
     async def _mirror_nics(self, spec: VmSpec, domain: Domain) -> None:
         """Port mirroring for the NICs that ask for it; if any fails, the VM does not run."""
