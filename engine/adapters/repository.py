@@ -41,7 +41,9 @@ NO_SEARCH = Search()
 
 # What each collection can be searched by (engine/domain/search.py): field -> SQL condition on
 # the ILIKE pattern {arg}.  Case-insensitive, as oVirt's search is.
-NAMED_FIELDS = {"name": "{t}name ILIKE {arg}"}
+# Case-insensitive as oVirt; lower(name) LIKE rather than ILIKE so that a fixed prefix uses the
+# lower(name) index (sql/0009_list_indexes.sql).
+NAMED_FIELDS = {"name": "lower({t}name) LIKE lower({arg})"}
 VM_FIELDS = {**NAMED_FIELDS, "status": "{t}status ILIKE {arg}"}
 HOST_FIELDS = {**VM_FIELDS, "address": "{t}address ILIKE {arg}"}
 DATA_CENTER_FIELDS = {
@@ -194,7 +196,7 @@ class Repository:
     async def data_centers(self, search: Search = NO_SEARCH, dc_id: str | None = None) -> list[DataCenter]:
         where, args = _where(search, DATA_CENTER_FIELDS, 2, table="data_centers")
         rows = await self.conn.fetch(
-            f"SELECT * FROM data_centers WHERE ($1::uuid IS NULL OR id = $1) AND {where} ORDER BY name",
+            f"SELECT * FROM data_centers WHERE ($1::uuid IS NULL OR id = $1) AND {where} ORDER BY name {_page(search)}",
             _uuid_or_none(dc_id), *args,
         )  # fmt: skip
         return [DataCenter(str(r["id"]), r["name"], r["description"]) for r in rows]
@@ -225,7 +227,7 @@ class Repository:
         where, args = _where(search, NAMED_FIELDS, 3)
         rows = await self.conn.fetch(
             f"""SELECT * FROM clusters WHERE ($1::uuid IS NULL OR id = $1)
-                AND ($2::uuid IS NULL OR data_center_id = $2) AND {where} ORDER BY name""",
+                AND ($2::uuid IS NULL OR data_center_id = $2) AND {where} ORDER BY name {_page(search)}""",
             _uuid_or_none(cluster_id), _uuid_or_none(data_center_id), *args,
         )  # fmt: skip
         return [
@@ -255,8 +257,9 @@ class Repository:
 
     async def hosts(self, search: Search = NO_SEARCH, host_id: str | None = None) -> list[Host]:
         where, args = _where(search, HOST_FIELDS, 2)
+        page = _page(search)
         rows = await self.conn.fetch(
-            f"SELECT * FROM hosts WHERE ($1::uuid IS NULL OR id = $1) AND {where} ORDER BY name",
+            f"SELECT * FROM hosts WHERE ($1::uuid IS NULL OR id = $1) AND {where} ORDER BY name {page}",
             _uuid_or_none(host_id), *args,
         )  # fmt: skip
         return [_host(r) for r in rows]
@@ -311,7 +314,7 @@ class Repository:
                   AND ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM cluster_networks a
                                                    WHERE a.network_id = n.id AND a.cluster_id = $2))
                   AND {where}
-                GROUP BY n.id ORDER BY n.name""",
+                GROUP BY n.id ORDER BY n.name {_page(search)}""",
             _uuid_or_none(network_id), _uuid_or_none(cluster_id), _uuid_or_none(data_center_id), *args,
         )  # fmt: skip
         return [
@@ -332,7 +335,7 @@ class Repository:
         where, args = _where(search, NAMED_FIELDS, 3)
         rows = await self.conn.fetch(
             f"""SELECT * FROM vnic_profiles WHERE ($1::uuid IS NULL OR id = $1)
-                AND ($2::uuid IS NULL OR network_id = $2) AND {where} ORDER BY name""",
+                AND ($2::uuid IS NULL OR network_id = $2) AND {where} ORDER BY name {_page(search)}""",
             _uuid_or_none(profile_id), _uuid_or_none(network_id), *args,
         )  # fmt: skip
         return [VnicProfile(str(r["id"]), r["name"], str(r["network_id"]), r["port_mirroring"]) for r in rows]
@@ -356,8 +359,9 @@ class Repository:
 
     async def vms(self, search: Search = NO_SEARCH, vm_id: str | None = None) -> list[Vm]:
         where, args = _where(search, VM_FIELDS, 2)
+        page = _page(search)
         rows = await self.conn.fetch(
-            f"SELECT * FROM vms WHERE ($1::uuid IS NULL OR id = $1) AND {where} ORDER BY name",
+            f"SELECT * FROM vms WHERE ($1::uuid IS NULL OR id = $1) AND {where} ORDER BY name {page}",
             _uuid_or_none(vm_id), *args,
         )  # fmt: skip
         return [_vm(r) for r in rows]
@@ -686,6 +690,13 @@ def _where(search: Search, fields: dict[str, str], first: int, table: str = "") 
         condition = fields[term.field].format(t=f"{table}." if table else "", arg=f"${first + len(args) - 1}")
         clauses.append(f"NOT ({condition})" if term.negated else condition)
     return " AND ".join(clauses) or "true", args
+
+
+def _page(search: Search) -> str:
+    """LIMIT and OFFSET for the search's page; literals, checked whole numbers (search.parse)."""
+    if search.max is None:
+        return ""
+    return f"LIMIT {int(search.max)} OFFSET {int(search.offset)}"
 
 
 def _uuid_or_none(value: str | None) -> uuid.UUID | None:

@@ -91,9 +91,12 @@ _OPS: dict[str, tuple[str, int, str, str | None, tuple[int, ...]]] = {
 _SEARCH = ("search", {"type": "string", "maxLength": search.MAX_LENGTH, "pattern": f"^{limits.TEXT_PATTERN}$",
                       "example": "name=web*"},
            "oVirt's search: field=value ('*' any run of characters; case-insensitive), '!=' negates, terms "
-           "joined by 'and'")  # fmt: skip
+           "joined by 'and'; 'page N' at the end asks for the Nth run of max results (ordered by name)")  # fmt: skip
+_MAX = ("max", {"type": "integer", "minimum": -1, "maximum": search.MAX_RESULTS, "not": {"enum": [0]}},
+        f"at most this many results (ordered by name); -1 or none for all; a page holds {search.PAGE_SIZE} "
+        "when the search names one without max")  # fmt: skip
 _QUERY: dict[str, list[tuple[str, Json, str]]] = {
-    **{op: [_SEARCH] for op in ("list_vms", "list_clusters", "list_hosts", "list_networks", "list_profiles",
+    **{op: [_SEARCH, _MAX] for op in ("list_vms", "list_clusters", "list_hosts", "list_networks", "list_profiles",
                                 "list_network_profiles", "list_data_centers")},
     "list_events": [("vm", {"type": "string", "pattern": f"^{limits.TEXT_PATTERN}$"},
                      "only the events of the VM with this id")],

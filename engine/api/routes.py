@@ -41,8 +41,8 @@ def _user(request: web.Request) -> str:
     return _caller(request).user
 
 
-def _search(request: web.Request) -> str | None:
-    return request.query.get("search")
+def _search(request: web.Request) -> views.ListQuery:
+    return views.ListQuery(request.query.get("search"), request.query.get("max"))
 
 
 async def api_root(request: web.Request) -> Reply:

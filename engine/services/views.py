@@ -67,12 +67,21 @@ async def _read(ctx: Context, query: Callable[[Repository], Awaitable[T]]) -> T:
         return await query(repo)
 
 
-def _search(text: str | None, collection: str, fields: dict[str, str]) -> Search:
-    return search.parse(text, collection=collection, fields=tuple(fields))
+@dataclass(frozen=True)
+class ListQuery:
+    """What a list request asks: oVirt's ``search`` and ``max`` query parameters, as sent."""
+
+    search: str | None = None
+    max: str | None = None
 
 
-async def data_centers(ctx: Context, text: str | None = None) -> list[DataCenter]:
-    query = _search(text, "data centers", DATA_CENTER_FIELDS)
+def _search(query: ListQuery | None, collection: str, fields: dict[str, str]) -> Search:
+    query = query or ListQuery()
+    return search.parse(query.search, collection=collection, fields=tuple(fields), max_results=query.max)
+
+
+async def data_centers(ctx: Context, asked: ListQuery | None = None) -> list[DataCenter]:
+    query = _search(asked, "data centers", DATA_CENTER_FIELDS)
     return await _read(ctx, lambda repo: repo.data_centers(query))
 
 
@@ -90,8 +99,8 @@ async def data_center_networks(ctx: Context, dc_id: str) -> list[Network]:
         return await repo.networks(data_center_id=(await repo.data_center(dc_id)).id)
 
 
-async def clusters(ctx: Context, text: str | None = None) -> list[Cluster]:
-    query = _search(text, "clusters", NAMED_FIELDS)
+async def clusters(ctx: Context, asked: ListQuery | None = None) -> list[Cluster]:
+    query = _search(asked, "clusters", NAMED_FIELDS)
     return await _read(ctx, lambda repo: repo.clusters(query))
 
 
@@ -105,8 +114,8 @@ async def cluster_networks(ctx: Context, cluster_id: str) -> list[Network]:
         return await repo.networks(cluster_id=(await repo.cluster(cluster_id)).id)
 
 
-async def hosts(ctx: Context, text: str | None = None) -> list[Host]:
-    query = _search(text, "hosts", HOST_FIELDS)
+async def hosts(ctx: Context, asked: ListQuery | None = None) -> list[Host]:
+    query = _search(asked, "hosts", HOST_FIELDS)
     return await _read(ctx, lambda repo: repo.hosts(query))
 
 
@@ -114,8 +123,8 @@ async def host(ctx: Context, host_id: str) -> Host:
     return await _read(ctx, lambda repo: repo.host(host_id))
 
 
-async def networks(ctx: Context, text: str | None = None) -> list[Network]:
-    query = _search(text, "networks", NAMED_FIELDS)
+async def networks(ctx: Context, asked: ListQuery | None = None) -> list[Network]:
+    query = _search(asked, "networks", NAMED_FIELDS)
     return await _read(ctx, lambda repo: repo.networks(query))
 
 
@@ -123,8 +132,8 @@ async def network(ctx: Context, network_id: str) -> Network:
     return await _read(ctx, lambda repo: repo.network(network_id))
 
 
-async def profiles(ctx: Context, text: str | None = None, network_id: str | None = None) -> list[VnicProfile]:
-    query = _search(text, "vNIC profiles", NAMED_FIELDS)
+async def profiles(ctx: Context, asked: ListQuery | None = None, network_id: str | None = None) -> list[VnicProfile]:
+    query = _search(asked, "vNIC profiles", NAMED_FIELDS)
     async with ctx.transaction() as repo:
         if network_id is not None:
             network_id = (await repo.network(network_id)).id
@@ -147,8 +156,8 @@ async def _vm_views(repo: Repository, caller: Caller, found: list[Vm]) -> list[V
     ]
 
 
-async def vms(ctx: Context, caller: Caller, text: str | None = None) -> list[VmView]:
-    query = _search(text, "VMs", VM_FIELDS)
+async def vms(ctx: Context, caller: Caller, asked: ListQuery | None = None) -> list[VmView]:
+    query = _search(asked, "VMs", VM_FIELDS)
     async with ctx.transaction() as repo:
         return await _vm_views(repo, caller, await repo.vms(query))
 

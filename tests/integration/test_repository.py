@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from engine.adapters.repository import Repository
-from engine.domain import errors
+from engine.domain import errors, search
 from engine.domain.errors import EngineError, ErrorKind
 from engine.domain.macpool import int_to_mac, mac_to_int
 from engine.domain.model import Nic, Version, Vm, VnicProfile
@@ -464,3 +464,19 @@ async def test_an_update_whose_plug_is_refused_changes_nothing(ctx: Context, wor
         logged = [e.log_type for e in await repo.audit_entries(world.vm1.id) if e.nic_id == spare.id]
     assert (after.name, after.linked, after.plugged) == ("spare", True, False)
     assert logged == [nics.UPDATE_FAILED, nics.ADDED]  # newest first; no 'updated'
+
+
+async def test_lists_page_in_name_order_and_search_names_case_insensitively(ctx: Context, world: World) -> None:
+    for name in ("web-02", "web-01", "db-01"):
+        await vms.add_vm(ctx, USER, Vm(id="", name=name, cluster_id=world.vm1.cluster_id, os_type="rhel_6x64",
+                                       status="down", memory_bytes=128 * 1024 * 1024))  # fmt: skip
+    fields = ("name", "status")
+
+    def asked(text: str, max_results: str | None = None) -> search.Search:
+        return search.parse(text, collection="VMs", fields=fields, max_results=max_results)
+
+    async with ctx.transaction() as repo:
+        pages = [[v.name for v in await repo.vms(asked(f"page {n}", "2"))] for n in (1, 2, 3)]
+        webs = [v.name for v in await repo.vms(asked("name=WEB-*"))]
+    assert pages == [["db-01", "vm1"], ["vm2", "web-01"], ["web-02"]]
+    assert webs == ["web-01", "web-02"]

@@ -45,3 +45,28 @@ def test_what_cannot_be_searched_is_a_400_that_says_why(text: str, why: str) -> 
 )
 def test_patterns_become_ilike_with_only_the_star_as_wildcard(pattern: str, like: str) -> None:
     assert Term("name", pattern).like() == like
+
+
+@pytest.mark.parametrize(
+    ("text", "max_results", "terms", "limit", "page"),
+    [
+        (None, "50", (), 50, 1),
+        ("name=web* page 3", "20", (Term("name", "web*"),), 20, 3),
+        ("page 2", None, (), 100, 2),  # a page without max: oVirt's 100
+        ("name=web*", "-1", (Term("name", "web*"),), None, 1),  # -1: everything, as oVirt
+        ("NAME=pageant", None, (Term("name", "pageant"),), None, 1),
+    ],
+)
+def test_paging_as_ovirt_clients_ask(
+    text: str | None, max_results: str | None, terms: tuple[Term, ...], limit: int | None, page: int
+) -> None:
+    found = parse(text, collection="VMs", fields=FIELDS, max_results=max_results)
+    assert (found.terms, found.max, found.page) == (terms, limit, page)
+    assert found.offset == (page - 1) * (limit or 0)
+
+
+@pytest.mark.parametrize(("text", "max_results"), [(None, "0"), (None, "abc"), (None, "1000001"), ("page 0", "5")])
+def test_a_page_or_max_that_makes_no_sense_is_refused(text: str | None, max_results: str) -> None:
+    with pytest.raises(EngineError) as refused:
+        parse(text, collection="VMs", fields=FIELDS, max_results=max_results)
+    assert refused.value.kind is errors.INVALID
