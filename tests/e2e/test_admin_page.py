@@ -267,3 +267,33 @@ async def test_hostile_names_show_as_text_and_the_page_forbids_inline_script(
         assert dialogs == []
     finally:
         await api.ok("DELETE", f"/vms/{vm['id']}")
+
+
+async def test_the_vm_table_pages_and_searches_instead_of_showing_every_vm(
+    page: Page, web_vm: dict[str, Any], engine_setup: EngineSetup
+) -> None:
+    api = engine_setup.api
+    made = [await api.ok("POST", "/vms", guest.engine_vm(f"zz-page-{i:03d}", engine_setup.cluster_id))
+            for i in range(52)]  # fmt: skip
+    try:
+        total = len((await api.ok("GET", "/vms"))["vm"])
+        await login(page)
+        rows = page.locator("#vms tbody tr[data-vm]")
+        await expect(rows).to_have_count(50)  # one page, in name order
+        await expect(page.locator("#vm-page")).to_have_text("Page 1")
+        await expect(page.get_by_role("button", name="Previous page")).to_be_disabled()
+        await page.get_by_role("button", name="Next page").click()
+        await expect(rows).to_have_count(total - 50)
+        await expect(page.get_by_role("button", name="zz-page-051", exact=True)).to_be_visible()
+        await expect(page.get_by_role("button", name="Next page")).to_be_disabled()
+        await page.get_by_label("Search").fill("name=zz-page-01*")
+        await page.get_by_role("button", name="Search", exact=True).click()
+        await expect(rows).to_have_count(10)
+        await expect(page.locator("#vm-page")).to_have_text("Page 1")
+        await page.get_by_label("Search").fill("colour=blue")
+        await page.get_by_role("button", name="Search", exact=True).click()
+        await expect(page.locator("#vm-page")).to_contain_text("not by 'colour'")  # the engine's reason
+        await expect(rows).to_have_count(0)
+    finally:
+        for vm in made:
+            await api.ok("DELETE", f"/vms/{vm['id']}")

@@ -6,12 +6,14 @@
 const API = "/ovirt-engine/api";
 const TOKEN_URL = "/ovirt-engine/sso/oauth/token";
 const POLL_MS = 1000;
+const PAGE = 50;  // VMs (and hosts) a page shows: the page never asks for every VM
 
 const state = {
   token: sessionStorage.getItem("hotplug-token") || "",
   user: "", role: "",
   vms: [], clusters: {}, hosts: {}, profiles: {}, networks: {},
   vmId: null, nics: [], nicId: null, events: [],
+  search: "", page: 1, vmError: "",  // the VM table's search and page
   pending: {},   // nic id -> what is in progress ("Plugging", "Unplugging")
   failed: {},    // nic id -> {reason, plugged}: the engine's reason, and the state it left
   dialog: null,  // {mode: "new" | "edit", nic}
@@ -74,19 +76,39 @@ async function start() {
 const byId = (items) => Object.fromEntries(items.map((x) => [x.id, x]));
 
 async function refreshInventory() {
-  const [clusters, hosts, networks, profiles] = await Promise.all(
-    ["/clusters", "/hosts", "/networks", "/vnicprofiles"].map((p) => api("GET", p)));
-  state.clusters = byId(clusters.cluster); state.hosts = byId(hosts.host);
+  const [clusters, networks, profiles] = await Promise.all(
+    ["/clusters", "/networks", "/vnicprofiles"].map((p) => api("GET", p)));
+  state.clusters = byId(clusters.cluster);
   state.networks = byId(networks.network); state.profiles = byId(profiles.vnic_profile);
+}
+
+// The hosts table: the first page of hosts, plus the hosts of the VMs shown (each asked for once
+// and then kept fresh with the others), never every host of a large installation.
+async function refreshHosts() {
+  const hosts = byId((await api("GET", `/hosts?max=${PAGE}`)).host);
+  const missing = state.vms.map((v) => v.host && v.host.id).filter((id) => id && !hosts[id]);
+  for (const id of new Set(missing)) hosts[id] = await api("GET", `/hosts/${id}`).catch(() => undefined);
+  state.hosts = Object.fromEntries(Object.entries(hosts).filter(([, h]) => h));
+}
+
+function vmQuery() {
+  const search = `${state.search} page ${state.page}`.trim();
+  return `/vms?max=${PAGE}&search=${encodeURIComponent(search)}`;
 }
 
 async function refresh() {
   if (!state.token) return;
-  // Networks, profiles and hosts change rarely: reread them every fifth refresh.
+  // Networks and profiles change rarely: reread them every fifth refresh.
   if (state.polls++ % 5 === 0) await refreshInventory();
+  try {
+    state.vms = (await api("GET", vmQuery())).vm;
+    state.vmError = "";
+  } catch (e) {
+    if (e.status !== 400) throw e;
+    state.vmError = e.message; state.vms = [];  // a search the engine cannot read: say why
+  }
   // Hosts change status as monitoring sees them: reread them every second refresh.
-  if (state.polls % 2 === 0) state.hosts = byId((await api("GET", "/hosts")).host);
-  state.vms = (await api("GET", "/vms")).vm;
+  if (state.polls % 2 === 0 || state.vms.some((v) => v.host && !state.hosts[v.host.id])) await refreshHosts();
   if (state.vmId && !state.vms.some((v) => v.id === state.vmId)) state.vmId = null;
   state.nics = state.vmId ? (await api("GET", `/vms/${state.vmId}/nics`)).nic : [];
   state.events = state.vmId ? (await api("GET", `/events?vm=${state.vmId}`)).event.slice(0, 10) : [];
@@ -130,6 +152,9 @@ function render() {
           <button type="button" class="vm-stop" ${off.stop ? "disabled" : ""} title="${esc(off.stop || "Stop the VM")}">Stop</button></td></tr>`;
   }).join("");
   if (vmRows !== state.shown.vms) { $("vms").tBodies[0].innerHTML = vmRows; state.shown.vms = vmRows; }
+  $("vm-page").textContent = state.vmError || `Page ${state.page}${state.vms.length ? "" : ": no VMs"}`;
+  $("vm-previous").disabled = state.page <= 1;
+  $("vm-next").disabled = state.vms.length < PAGE;
   const hostRows = Object.values(state.hosts).map((h) => `<tr data-host="${h.id}">
       <td>${esc(h.name)}</td><td>${esc(`${h.address}:${h.port}`)}</td>
       <td class="host-status state-${esc(h.status)}">${esc(h.status.replace("_", " "))}</td>
@@ -279,6 +304,11 @@ document.addEventListener("DOMContentLoaded", () => {
     if (e.target.classList.contains("vm-start")) vmAction(row.dataset.vm, "start");
     if (e.target.classList.contains("vm-stop")) vmAction(row.dataset.vm, "stop");
   });
+  $("vm-search-form").addEventListener("submit", (e) => {
+    e.preventDefault(); state.search = $("vm-search").value.trim(); state.page = 1; refresh();
+  });
+  $("vm-previous").addEventListener("click", () => { state.page = Math.max(1, state.page - 1); refresh(); });
+  $("vm-next").addEventListener("click", () => { state.page += 1; refresh(); });
   $("nics").addEventListener("change", (e) => {
     const row = e.target.closest("tr[data-nic]");
     if (row) { state.nicId = row.dataset.nic; state.shown.nics = ""; render(); }
