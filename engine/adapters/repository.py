@@ -391,13 +391,18 @@ class Repository:
         row = await self.conn.fetchrow("SELECT * FROM vms WHERE id = $1 FOR UPDATE SKIP LOCKED", vm_id)
         return _vm(row) if row else None
 
-    async def vms_to_watch(self, host_id: str, reported_ids: list[str]) -> list[Vm]:
-        """The VMs that run on the host by the database, and those of ``reported_ids`` (ours the host
-        reports running, and those with an interrupted operation on it)."""
+    async def poll_answered(self, host_id: str, reported_ids: list[str]) -> tuple[list[Vm], set[str]]:
+        """A host answered its poll: note when, and read the VMs to compare with its answer — those
+        it runs by the database, those it reports, and those with an interrupted operation on it
+        (the second set).  One statement, one round trip: monitoring makes one per host per cycle."""
         rows = await self.conn.fetch(
-            "SELECT * FROM vms WHERE run_on_host_id = $1 OR id = ANY($2::uuid[])", host_id, reported_ids
-        )
-        return [_vm(r) for r in rows]
+            """WITH seen AS (UPDATE hosts SET last_seen = now() WHERE id = $1),
+                    interrupted AS (SELECT DISTINCT vm_id FROM host_operations WHERE host_id = $1)
+               SELECT v.*, v.id IN (SELECT vm_id FROM interrupted) AS interrupted FROM vms v
+               WHERE v.run_on_host_id = $1 OR v.id = ANY($2::uuid[]) OR v.id IN (SELECT vm_id FROM interrupted)""",
+            host_id, reported_ids,
+        )  # fmt: skip
+        return [_vm(r) for r in rows], {str(r["id"]) for r in rows if r["interrupted"]}
 
     async def set_vm_status(self, vm_id: str, status: str, host_id: str | None) -> None:
         await self.conn.execute("UPDATE vms SET status = $2, run_on_host_id = $3 WHERE id = $1", vm_id, status, host_id)
@@ -498,6 +503,10 @@ class Repository:
                 nic.id, nic.plugged, str(nic.address or ""), nic.alias,
             )  # fmt: skip
 
+    async def set_linked(self, nic_id: str, linked: bool) -> None:
+        """A NIC's link state as its host has it (monitoring follows a change made outside the engine)."""
+        await self.conn.execute("UPDATE vm_interface SET linked = $2 WHERE id = $1", nic_id, linked)
+
     async def bump_devices(self, vm_id: str) -> int:
         """One more change to the VM's devices (monitoring looks again); the new generation."""
         generation: int = await self.conn.fetchval(
@@ -565,9 +574,6 @@ class Repository:
     async def release_hosts(self, engine_id: str) -> None:
         await self.conn.execute("DELETE FROM host_leases WHERE engine_id = $1", engine_id)
 
-    async def host_seen(self, host_id: str) -> None:
-        await self.conn.execute("UPDATE hosts SET last_seen = now() WHERE id = $1", host_id)
-
     async def unmanaged_nics(self, vm_ids: list[str]) -> dict[str, list[PlacedNic]]:
         rows = await self.conn.fetch(
             """SELECT vm_id, alias, mac_addr::text AS mac, address FROM vm_unmanaged_nics
@@ -605,11 +611,6 @@ class Repository:
         still running (a use case holds the lock from before its journal entry until it ends)."""
         rows = await self.conn.fetch("SELECT * FROM host_operations WHERE vm_id = $1 ORDER BY started_at", vm_id)
         return [_operation(r) for r in rows]
-
-    async def interrupted_vms(self, host_id: str) -> list[str]:
-        """VMs with an operation on the host whose outcome was never stored (or is in flight now)."""
-        rows = await self.conn.fetch("SELECT DISTINCT vm_id FROM host_operations WHERE host_id = $1", host_id)
-        return [str(r["vm_id"]) for r in rows]
 
     async def counts(self, table: str) -> dict[str, int]:
         """How many hosts or VMs there are in each status (metrics)."""

@@ -63,8 +63,8 @@ class Context:
             yield repo
 
     @asynccontextmanager
-    async def single_read(self) -> AsyncIterator[Repository]:
-        """For one read statement: no BEGIN and COMMIT round trips around it."""
+    async def one_statement(self) -> AsyncIterator[Repository]:
+        """For a single statement (atomic by itself): no BEGIN and COMMIT round trips around it."""
         async with self._connection(transaction=False) as repo:
             yield repo
 

@@ -122,10 +122,8 @@ class Monitor:
         if host.status == "non_responsive":
             await self._host_status(host, "up", "normal", f"Host {host.name} is responding again; its status is up.")
         reported = {s.vm_id: s for s in statuses}
-        async with self.ctx.transaction() as repo:
-            await repo.host_seen(host.id)
-            interrupted = set(await repo.interrupted_vms(host.id))
-            vms = await repo.vms_to_watch(host.id, [*reported, *interrupted])
+        async with self.ctx.one_statement() as repo:
+            vms, interrupted = await repo.poll_answered(host.id, list(reported))
         for vm in vms:
             seen = reported.get(vm.id)
             if vm.id in interrupted:

@@ -79,7 +79,7 @@ async def log_in(
 
 async def caller(ctx: Context, token: str) -> Caller | None:
     """Who holds this token, or None for an unknown, revoked or expired one."""
-    async with ctx.single_read() as repo:  # every request asks: one round trip
+    async with ctx.one_statement() as repo:  # every request asks: one round trip
         found = await repo.session(secrets.token_digest(token))
     return Caller(*found) if found else None
 
