@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.table import Figure, at_most, summary
 from devtools.agent_proc import AgentClient, run_agent
 
 
@@ -83,6 +84,42 @@ async def main(vms: int, nics: int, concurrency: int) -> None:
         full = await agent.ok("Host.getVMFullList")
         assert sum(len(vm["nics"]) for vm in full) == 0
         print(f"  agent peak RSS   {_peak_rss_mib(agent):.0f} MiB")
+
+
+AGENT_RSS_TARGET_MIB = 60.0  # issue 14: one agent with 500 VMs
+
+
+async def run(vms: int = 500, nics: int = 4) -> list[Figure]:
+    """The agent's memory with ``vms`` VMs of ``nics`` plugged NICs each, on the simulated hypervisor."""
+    log_dir = Path(tempfile.mkdtemp(prefix="hotplug-scale-"))
+    async with run_agent(log_dir, hypervisor="simulated", log_level="WARNING") as agent:
+        vm_ids = [str(uuid.uuid4()) for _ in range(vms)]
+        for i, vm_id in enumerate(vm_ids):
+            await agent.ok("VM.create", vmId=vm_id, vmName=f"scale-{i}", memSize=128)
+        plugs = [
+            (lambda vm_id=vm_id, v=v, n=n: agent.ok("VM.hotplugNic", vmId=vm_id, nic={
+                "type": "interface", "device": "bridgeless",
+                "macAddr": f"52:54:01:{v // 256:02x}:{v % 256:02x}:{n:02x}",
+                "nicModel": "pv", "id": f"n{n}"}))
+            for n in range(nics) for v, vm_id in enumerate(vm_ids)
+        ]  # fmt: skip
+        wall, latencies = await _timed_all(plugs, 32)
+        polls = [lambda: agent.ok("Host.getAllVmStats") for _ in range(20)]
+        _, poll_latencies = await _timed_all(polls, 1)
+        rss = _rss_mib(agent)
+    where = f"{vms} VMs x {nics} NICs, simulated hypervisor"
+    return [
+        at_most(f"agent RSS ({where})", rss, AGENT_RSS_TARGET_MIB, "MiB"),
+        Figure("agent alone: VM.hotplugNic, 32 in flight", f"{len(latencies) / wall:.0f} plugs/s"),
+        summary(f"agent: Host.getAllVmStats of {vms} VMs", poll_latencies),
+    ]
+
+
+def _rss_mib(agent: AgentClient) -> float:
+    for line in Path(f"/proc/{agent.process.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ _FIRST_SLOT, _LAST_SLOT = 0x02, 0x1F
 class _SimDomain:
     vm_id: str
     name: str
-    xml: etree._Element
+    xml: etree._Element | None  # until first described: then only head and tail are kept
     interfaces: list[etree._Element] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)  # namespace URI -> the element's XML
     # The domain's XML without its devices, split where the interfaces and metadata go.
@@ -75,16 +75,23 @@ class SimulatedHypervisor:
         except KeyError:
             raise NoSuchDomain(42, f"Domain not found: no domain with matching uuid '{vm_id}'") from None
 
+    @staticmethod
+    def _split(dom: _SimDomain) -> None:
+        """Keep the domain as text around its interfaces, and let its tree go: what the simulator
+        holds should not weigh on the agent's memory as measured (libvirtd holds it for real)."""
+        if dom.xml is None:
+            return
+        marker = "<!--hotplug-sim-devices-->"
+        devices = dom.xml.find("devices")
+        if devices is None:
+            devices = etree.SubElement(dom.xml, "devices")
+        devices.append(etree.Comment("hotplug-sim-devices"))
+        dom.head, dom.tail = etree.tostring(dom.xml, encoding="unicode").split(marker)
+        dom.xml = None
+
     def _describe(self, dom: _SimDomain) -> Domain:
         # By text: a deep copy of the tree per call would cost more than the agent's own work.
-        if not dom.head:
-            marker = "<!--hotplug-sim-devices-->"
-            skeleton = etree.fromstring(etree.tostring(dom.xml))
-            devices = skeleton.find("devices")
-            if devices is None:
-                devices = etree.SubElement(skeleton, "devices")
-            devices.append(etree.Comment("hotplug-sim-devices"))
-            dom.head, dom.tail = etree.tostring(skeleton, encoding="unicode").split(marker)
+        self._split(dom)
         interfaces = "".join(etree.tostring(i, encoding="unicode") for i in dom.interfaces)
         metadata = "".join(dom.metadata.values())
         head = dom.head.replace("<devices>", f"<metadata>{metadata}</metadata><devices>", 1) if metadata else dom.head
@@ -107,7 +114,8 @@ class SimulatedHypervisor:
             devices.remove(iface)  # type: ignore[union-attr]
         dom = _SimDomain(vm_id, name, root)
         for iface in interfaces:
-            self._place(dom, iface)  # a refused NIC leaves no domain behind, as in libvirt
+            # A copy of its own: a removed element would keep the whole parsed document alive.
+            self._place(dom, etree.fromstring(etree.tostring(iface)))  # a refused NIC leaves no domain, as libvirt
         self._domains[vm_id] = dom
         return self._describe(dom)
 
