@@ -50,9 +50,7 @@ e2e: host $(STAMP) guest
 
 # Speed and memory live here, never in timed tests.
 bench: host $(STAMP) guest
-	$(PY) -m benchmarks.agent_latency
-	$(PY) -m benchmarks.engine_latency
-	$(PY) -m benchmarks.agent_scale
+	$(PY) -m benchmarks
 
 check: $(STAMP)
 	$(VENV)/bin/ruff format --check .
