@@ -343,20 +343,31 @@ async def add_refused(ctx: Context, kind: ErrorKind, vm: Vm, name: str, profile:
     assert info.value.kind is kind, info.value
 
 
-async def test_add_nic_takes_the_lowest_free_mac_of_the_pool(ctx: Context, world: World) -> None:
+async def test_add_nic_takes_the_next_mac_after_the_highest_in_use_as_ovirt(ctx: Context, world: World) -> None:
     p = world.profile
     assert (await add(ctx, world.vm1, "eth0", p)).mac == pool_mac(0)
     # A MAC given by the caller is taken as is (upper case is normalised) and then is not free.
     assert (await add(ctx, world.vm1, "eth1", p, mac=pool_mac(2).upper())).mac == pool_mac(2)
-    assert (await add(ctx, world.vm1, "eth2", p)).mac == pool_mac(1)
-    assert (await add(ctx, world.vm1, "eth3", p, activate=False)).mac == pool_mac(3)
+    assert (await add(ctx, world.vm1, "eth2", p)).mac == pool_mac(3)  # forward; pool_mac(1) waits
+    assert (await add(ctx, world.vm1, "eth3", p, activate=False)).mac == pool_mac(4)
     # The pool is shared by every VM.
-    assert (await add(ctx, world.vm2, "eth0", p)).mac == pool_mac(4)
+    assert (await add(ctx, world.vm2, "eth0", p)).mac == pool_mac(5)
     async with ctx.transaction() as repo:
-        assert sorted(await repo.used_macs()) == [pool_mac(i) for i in range(5)]
+        assert sorted(await repo.used_macs()) == [pool_mac(i) for i in (0, 2, 3, 4, 5)]
         got = {n.name: (n.mac, n.plugged) for n in await repo.nics(world.vm1.id)}
-    assert got == {"eth0": (pool_mac(0), True), "eth1": (pool_mac(2), True), "eth2": (pool_mac(1), True),
-                   "eth3": (pool_mac(3), False)}  # fmt: skip
+    assert got == {"eth0": (pool_mac(0), True), "eth1": (pool_mac(2), True), "eth2": (pool_mac(3), True),
+                   "eth3": (pool_mac(4), False)}  # fmt: skip
+
+
+async def test_once_the_pool_is_used_to_its_end_its_gaps_are_handed_out(
+    ctx: Context, pool: asyncpg.Pool, world: World
+) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute("UPDATE mac_pool_ranges SET to_mac = $1::macaddr", pool_mac(3))
+    p = world.profile
+    await add(ctx, world.vm1, "eth0", p, mac=pool_mac(3))  # the range's last MAC is in use
+    assert [(await add(ctx, world.vm1, f"eth{i}", p)).mac for i in (1, 2, 3)] == [pool_mac(i) for i in range(3)]
+    await add_refused(ctx, errors.MAC_POOL_EMPTY, world.vm1, "eth4", p)
 
 
 async def test_a_failed_add_leaves_no_row_and_takes_no_mac(ctx: Context, pool: asyncpg.Pool, world: World) -> None:

@@ -1,4 +1,4 @@
-"""A new NIC gets the lowest free unicast MAC of the pool's ranges, and none when the pool is full."""
+"""MACs from the pool: forward from the highest in use, then the lowest gaps, none when the pool is full."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from itertools import islice
 
 import pytest
 
-from engine.domain.macpool import free_macs, int_to_mac, mac_to_int
+from engine.domain.macpool import after_highest, free_macs, int_to_mac, mac_to_int
 
 POOL = ("56:6f:1a:00:00:00", "56:6f:1a:00:00:0f")
 
@@ -103,3 +103,10 @@ def test_mac_int_round_trip(mac: str, value: int) -> None:
 
 def test_round_trip_normalises_to_lower_case() -> None:
     assert int_to_mac(mac_to_int("00:1A:4A:16:01:5B")) == "00:1a:4a:16:01:5b"
+
+
+def test_allocation_moves_forward_from_the_highest_mac_in_use() -> None:
+    ranges = [("00:1a:4a:00:00:00", "00:1a:4a:00:00:05"), ("00:1a:4b:00:00:00", "00:1a:4b:00:00:01")]
+    found = list(after_highest(ranges, ["00:1a:4a:00:00:03", None], count=2))
+    assert found == ["00:1a:4a:00:00:04", "00:1a:4a:00:00:05", "00:1a:4b:00:00:00", "00:1a:4b:00:00:01"]
+    assert list(after_highest(ranges[:1], ["00:1a:4a:00:00:05"])) == []  # used to its end: the gaps come next
