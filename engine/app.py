@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 def _resources(make_agent: Callable[[EngineSettings], Agent]) -> Callable[[web.Application], AsyncIterator[None]]:
     async def resources(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
-        pool = await database.create_pool(settings.database_url, max_size=40)
+        pool = await database.create_pool(settings.database_url, max_size=20)  # two cores' worth of work in flight
         # The operations journal writes while a use case holds a connection of the main pool:
         # a pool of its own, so it can never wait for one (engine/services/journal.py).
         journal_pool = await database.create_pool(settings.database_url, max_size=10)

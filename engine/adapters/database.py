@@ -24,8 +24,14 @@ async def _given_back(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
+# An idle connection is closed after this long: a burst of requests does not leave the engine
+# holding (and PostgreSQL serving) its peak number of connections, each with its caches.
+IDLE_CONNECTION_SECONDS = 60.0
+
+
 async def create_pool(url: str, max_size: int) -> asyncpg.Pool:
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        url, min_size=1, max_size=max_size, init=_each_connection, reset=_given_back
-    )
+        url, min_size=1, max_size=max_size, init=_each_connection, reset=_given_back,
+        max_inactive_connection_lifetime=IDLE_CONNECTION_SECONDS,
+    )  # fmt: skip
     return pool

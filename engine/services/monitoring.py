@@ -87,10 +87,13 @@ class Monitor:
         self.metrics.watched.set(len(hosts))
         # Each host's poll runs on its own: one that hangs (a host dying mid-answer) delays
         # nobody else, and is not started again until it has ended.
-        for host in hosts:
+        # The polls are spread over the first half of the interval rather than sent at once: a
+        # thousand hosts answering together would hold up the API's requests meanwhile.
+        spread = self.settings.monitor_interval / 2 / max(1, len(hosts))
+        for i, host in enumerate(hosts):
             poll = self._polls.get(host.id)
             if poll is None or poll.done():
-                self._polls[host.id] = asyncio.create_task(self._watch_one(host), name=f"poll {host.name}")
+                self._polls[host.id] = asyncio.create_task(self._watch_one(host, i * spread), name=f"poll {host.name}")
         for gone in set(self._polls) - held:
             self._polls.pop(gone).cancel()
         running = [poll for poll in self._polls.values() if not poll.done()]
@@ -98,7 +101,8 @@ class Monitor:
             await asyncio.wait(running, timeout=self.settings.monitor_interval)
         await self._count()
 
-    async def _watch_one(self, host: Host) -> None:
+    async def _watch_one(self, host: Host, after: float = 0.0) -> None:
+        await asyncio.sleep(after)
         async with self._limit:
             try:
                 await self.watch(host)
