@@ -382,11 +382,17 @@ def _restart_libvirtd() -> None:
         return
     pid = int(Path("/run/libvirtd.pid").read_text().strip())
     os.kill(pid, signal.SIGTERM)
-    for _ in range(200):
+    for _ in range(600):  # it closes its guests' monitors first: that may take a while
         if not Path(f"/proc/{pid}").exists():
             break
         time.sleep(0.05)
-    subprocess.run(["/usr/sbin/libvirtd", "-d"], check=True)
+    for _ in range(20):  # a start right after the old one left may find its pid file still locked
+        started = subprocess.run(["/usr/sbin/libvirtd", "-d"], capture_output=True, text=True)
+        if started.returncode == 0:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"libvirtd did not start again: {started.stderr}")
     for _ in range(100):
         if subprocess.run(["virsh", "-c", "qemu:///system", "version"], capture_output=True).returncode == 0:
             return
