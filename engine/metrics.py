@@ -24,7 +24,7 @@ class EngineMetrics:
             registry=r, buckets=_LATENCY_BUCKETS,
         )  # fmt: skip
         self.nic_results = Counter(
-            "engine_nic_operations", "Plugs and unplugs that reached a host, by the agent's code (0: done)",
+            "engine_nic_operations", "NIC plugs, unplugs and link changes that reached a host, by the agent's code",
             ["operation", "code"], registry=r,
         )  # fmt: skip
         self.monitor_cycle = Histogram(

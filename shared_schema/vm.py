@@ -56,7 +56,9 @@ def check_kernel_args(value: str) -> None:
 # VDSM's emulatedMachine: QEMU's machine aliases, or a versioned i440fx / q35 machine.
 DEFAULT_MACHINE = "pc"
 MACHINE_RULE = "'pc' (i440fx), 'q35', or a versioned 'pc-i440fx-…' / 'pc-q35-…'"
-_MACHINE = re.compile(r"pc|q35|pc-(i440fx|q35)-[a-z0-9][a-z0-9._-]{0,40}")
+# The pattern is the engine's too (its API states it in the OpenAPI document).
+MACHINE_PATTERN = r"pc|q35|pc-(i440fx|q35)-[a-z0-9][a-z0-9._-]{0,40}"
+_MACHINE = re.compile(MACHINE_PATTERN)
 # A drive's VDSM format -> libvirt's driver type.
 DRIVE_FORMATS = {"raw": "raw", "cow": "qcow2"}
 DRIVE_IFACES = ("virtio",)

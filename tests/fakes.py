@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.adapters.agent_client import AgentError, HostUnreachable
 from engine.domain.model import Host
 from shared_schema import errors as wire
 from shared_schema.answers import VM_UP, PlacedNic, UnplugReason, VmStats, VmStatus, device_hash, failure_data
+from shared_schema.device_update import NicUpdate
 from shared_schema.nic import NicRef, NicSpec, PciAddress
 from shared_schema.vm import VmSpec
 
@@ -28,6 +29,10 @@ def unreachable(host: Host) -> HostUnreachable:
 
 def hotplug_refused(message: str = "libvirt refused") -> AgentError:
     return AgentError(wire.HOTPLUG_NIC.code, f"{wire.HOTPLUG_NIC.message}: {message}", failure_data(libvirt_code=1))
+
+
+def update_refused(message: str = "libvirt refused") -> AgentError:
+    return AgentError(wire.UPDATE_DEVICE.code, f"{wire.UPDATE_DEVICE.message}: {message}", {})
 
 
 def hotunplug_failed(reason: UnplugReason) -> AgentError:
@@ -87,7 +92,14 @@ class ScriptedAgent:
     def _place(self, vm_id: str, nic: NicSpec) -> PlacedNic:
         taken = {n.address.slot for n in self.vms[vm_id].values() if n.address}
         address = nic.address or PciAddress(0, 0, next(s for s in range(3, 32) if s not in taken), 0)
-        placed = PlacedNic(alias=nic.alias, mac=nic.mac, model=nic.model, network=nic.network, address=address)
+        placed = PlacedNic(
+            alias=nic.alias,
+            mac=nic.mac,
+            model=nic.model,
+            network=nic.network,
+            address=address,
+            link_active=nic.link_active,
+        )
         self.vms[vm_id][nic.alias] = placed
         return placed
 
@@ -132,6 +144,20 @@ class ScriptedAgent:
         if self.vms[vm_id].pop(nic.alias or "", None) is None:
             raise hotunplug_failed(UnplugReason.NO_SUCH_DEVICE)
         await self._after_work(host, outcome)
+
+    async def update_device(self, host: Host, vm_id: str, update: NicUpdate) -> PlacedNic:
+        """VM.updateDevice: a NIC's link state, as the agent does it (56 for a NIC the VM lacks)."""
+        self.calls.append(("VM.updateDevice", vm_id, update))
+        outcome = self._scripted("VM.updateDevice")
+        if vm_id not in self.vms:
+            raise AgentError(wire.NO_VM.code, wire.NO_VM.message, {})
+        placed = self.vms[vm_id].get(update.alias)
+        if placed is None:
+            raise update_refused(f"the VM has no NIC with alias {update.alias}")
+        if update.link_active is not None:
+            placed = self.vms[vm_id][update.alias] = replace(placed, link_active=update.link_active)
+        await self._after_work(host, outcome)
+        return placed
 
     def stats(self, vm_id: str) -> VmStats:
         nics = tuple(self.vms[vm_id].values())

@@ -23,10 +23,14 @@ from engine.domain.model import (
     AuditEntry,
     Cluster,
     DataCenter,
+    Disk,
     Host,
     HostOperation,
     Network,
+    NetworkQos,
     Nic,
+    ProfileUser,
+    QosRate,
     Version,
     Vm,
     VnicProfile,
@@ -54,8 +58,15 @@ DATA_CENTER_FIELDS = {
 _NIC_SELECT = """
 SELECT v.id, v.vm_id, v.name, v.mac_addr::text AS mac, v.model, v.vnic_profile_id, v.linked, v.active,
        v.address, v.alias, coalesce(v.network_name, '') AS network_name,
-       coalesce(v.bridge, '') AS bridge, coalesce(p.port_mirroring, false) AS port_mirroring
+       coalesce(v.bridge, '') AS bridge, coalesce(p.port_mirroring, false) AS port_mirroring,
+       coalesce(p.pass_through, false) AS pass_through, q.id AS qos_id, q.name AS qos_name,
+       q.data_center_id AS qos_data_center_id, q.inbound_average, q.inbound_peak, q.inbound_burst,
+       q.outbound_average, q.outbound_peak, q.outbound_burst
 FROM vm_interface_view v LEFT JOIN vnic_profiles p ON p.id = v.vnic_profile_id
+     LEFT JOIN network_qos q ON q.id = p.qos_id
+"""
+_PROFILE_SELECT = """
+SELECT p.*, n.data_center_id FROM vnic_profiles p JOIN networks n ON n.id = p.network_id
 """
 
 _UNIQUE_MESSAGES = {
@@ -68,6 +79,10 @@ _UNIQUE_MESSAGES = {
     "hosts_address_port_key": (errors.NAME_IN_USE, "a host with that address and port exists"),
     "networks_data_center_id_name_key": (errors.NAME_IN_USE, "the data center has a network with that name"),
     "data_centers_name_key": (errors.NAME_IN_USE, "a data center with that name exists"),
+    "vnic_profiles_network_id_name_key": (errors.NAME_IN_USE, "the network has a vNIC profile with that name"),
+    "network_qos_data_center_id_name_key": (errors.NAME_IN_USE, "the data center has a QoS with that name"),
+    "vm_disks_vm_id_name_key": (errors.NAME_IN_USE, "the VM has a disk of that image already"),
+    "vm_disks_one_bootable": (errors.CONFLICT, "the VM has a bootable disk already; a VM has one"),
 }
 
 
@@ -103,7 +118,31 @@ def _nic(row: asyncpg.Record) -> Nic:
         network_name=row["network_name"],
         bridge=row["bridge"],
         port_mirroring=row["port_mirroring"],
+        pass_through=row["pass_through"],
+        qos=_qos(row, "qos_id", "qos_name", "qos_data_center_id") if row["qos_id"] else None,
     )
+
+
+def _rate(row: asyncpg.Record, direction: str) -> QosRate | None:
+    average = row[f"{direction}_average"]
+    return QosRate(average, row[f"{direction}_peak"], row[f"{direction}_burst"]) if average is not None else None
+
+
+def _qos(row: asyncpg.Record, id_: str = "id", name: str = "name", dc: str = "data_center_id") -> NetworkQos:
+    description = row["description"] if id_ == "id" else ""
+    return NetworkQos(str(row[id_]), row[name], str(row[dc]), description, _rate(row, "inbound"),
+                      _rate(row, "outbound"))  # fmt: skip
+
+
+def _profile(r: asyncpg.Record) -> VnicProfile:
+    qos_id = str(r["qos_id"]) if r["qos_id"] else None
+    return VnicProfile(str(r["id"]), r["name"], str(r["network_id"]), r["port_mirroring"], r["description"],
+                       r["pass_through"], qos_id, str(r["data_center_id"]))  # fmt: skip
+
+
+def _rates(qos: NetworkQos) -> list[int | None]:
+    return [getattr(rate, part) if rate else None for rate in (qos.inbound, qos.outbound)
+            for part in ("average", "peak", "burst")]  # fmt: skip
 
 
 class TimedConnection:
@@ -177,6 +216,8 @@ def _vm(row: asyncpg.Record) -> Vm:
         cmdline=row["cmdline"],
         custom_properties=json.loads(row["custom_properties"]),
         device_generation=row["device_generation"],
+        bios_type=row["bios_type"],
+        custom_emulated_machine=row["custom_emulated_machine"],
     )
 
 
@@ -278,7 +319,7 @@ class Repository:
         network = Network(
             str(uuid.uuid4()), name, data_center_id, bridge, frozenset({cluster_id} if cluster_id else ())
         )
-        profile = VnicProfile(str(uuid.uuid4()), name, network.id)
+        profile = VnicProfile(str(uuid.uuid4()), name, network.id, data_center_id=data_center_id)
         with constraint_errors():
             await self.conn.execute(
                 "INSERT INTO networks (id, data_center_id, name, bridge) VALUES ($1, $2, $3, $4)",
@@ -332,29 +373,121 @@ class Repository:
     async def profiles(
         self, search: Search = NO_SEARCH, profile_id: str | None = None, network_id: str | None = None
     ) -> list[VnicProfile]:
-        where, args = _where(search, NAMED_FIELDS, 3)
+        where, args = _where(search, NAMED_FIELDS, 3, table="p")
         rows = await self.conn.fetch(
-            f"""SELECT * FROM vnic_profiles WHERE ($1::uuid IS NULL OR id = $1)
-                AND ($2::uuid IS NULL OR network_id = $2) AND {where} ORDER BY name {_page(search)}""",
+            f"""{_PROFILE_SELECT} WHERE ($1::uuid IS NULL OR p.id = $1)
+                AND ($2::uuid IS NULL OR p.network_id = $2) AND {where} ORDER BY p.name {_page(search)}""",
             _uuid_or_none(profile_id), _uuid_or_none(network_id), *args,
         )  # fmt: skip
-        return [VnicProfile(str(r["id"]), r["name"], str(r["network_id"]), r["port_mirroring"]) for r in rows]
+        return [_profile(r) for r in rows]
 
-    async def profile(self, profile_id: str) -> VnicProfile:
-        found = await self.profiles(profile_id=_require_uuid(profile_id, errors.PROFILE_NOT_FOUND, "vNIC profile"))
-        if not found:
+    async def profile(self, profile_id: str, *, lock: str = "") -> VnicProfile:
+        """The profile; ``lock`` 'UPDATE' (a change of it) or 'SHARE' (a NIC that applies it now)
+        holds its row until the transaction ends."""
+        key = _require_uuid(profile_id, errors.PROFILE_NOT_FOUND, "vNIC profile")
+        assert lock in ("", "UPDATE", "SHARE")
+        row = await self.conn.fetchrow(f"{_PROFILE_SELECT} WHERE p.id = $1 {f'FOR {lock} OF p' if lock else ''}", key)
+        if row is None:
             raise EngineError(errors.PROFILE_NOT_FOUND, f"no vNIC profile with id {profile_id}")
+        return _profile(row)
+
+    async def hold_profiles(self, vm_id: str) -> None:
+        """Share-lock the profiles of the VM's NICs: what the host applies for them (mirroring,
+        QoS) cannot change until this transaction ends (a start sends them)."""
+        await self.conn.execute(
+            """SELECT 1 FROM vnic_profiles WHERE id IN (SELECT vnic_profile_id FROM vm_interface WHERE vm_id = $1)
+               ORDER BY id FOR SHARE""",
+            vm_id,
+        )
+
+    async def add_profile(self, profile: VnicProfile) -> None:
+        with constraint_errors():
+            await self.conn.execute(
+                """INSERT INTO vnic_profiles (id, network_id, name, port_mirroring, description, pass_through, qos_id)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+                profile.id, profile.network_id, profile.name, profile.port_mirroring, profile.description,
+                profile.pass_through, profile.qos_id,
+            )  # fmt: skip
+
+    async def update_profile(self, profile: VnicProfile) -> None:
+        with constraint_errors():
+            await self.conn.execute(
+                """UPDATE vnic_profiles SET name = $2, port_mirroring = $3, description = $4, pass_through = $5,
+                          qos_id = $6 WHERE id = $1""",
+                profile.id, profile.name, profile.port_mirroring, profile.description, profile.pass_through,
+                profile.qos_id,
+            )  # fmt: skip
+
+    async def delete_profile(self, profile_id: str) -> None:
+        with constraint_errors():
+            await self.conn.execute("DELETE FROM vnic_profiles WHERE id = $1", profile_id)
+
+    async def profile_users(self, *, profile_id: str | None = None, qos_id: str | None = None) -> list[ProfileUser]:
+        """The NICs that use the profile (or any profile with the QoS), plugged ones into running VMs first."""
+        rows = await self.conn.fetch(
+            """SELECT vm.name AS vm_name, vm.status, i.name AS nic_name, i.active
+               FROM vm_interface_view i JOIN vms vm ON vm.id = i.vm_id JOIN vnic_profiles p ON p.id = i.vnic_profile_id
+               WHERE p.id = $1 OR p.qos_id = $2
+               ORDER BY (i.active AND vm.status <> 'down') DESC, vm.name, i.name""",
+            _uuid_or_none(profile_id), _uuid_or_none(qos_id),
+        )  # fmt: skip
+        return [ProfileUser(r["vm_name"], r["status"], r["nic_name"], r["active"]) for r in rows]
+
+    # -- network QoS ---------------------------------------------------------------------------
+    async def qoss(self, data_center_id: str, qos_id: str | None = None, *, lock: bool = False) -> list[NetworkQos]:
+        rows = await self.conn.fetch(
+            f"""SELECT * FROM network_qos WHERE data_center_id = $1 AND ($2::uuid IS NULL OR id = $2)
+                ORDER BY name {"FOR UPDATE" if lock else ""}""",
+            data_center_id, _uuid_or_none(qos_id),
+        )  # fmt: skip
+        return [_qos(r) for r in rows]
+
+    async def qos(self, data_center_id: str, qos_id: str, *, lock: bool = False) -> NetworkQos:
+        """The data center's QoS (404 for one of another data center); ``lock``: for a change of it."""
+        key = _require_uuid(qos_id, errors.QOS_NOT_FOUND, "QoS")
+        found = await self.qoss(data_center_id, key, lock=lock)
+        if not found:
+            raise EngineError(errors.QOS_NOT_FOUND, f"data center has no QoS with id {qos_id}")
         return found[0]
+
+    async def add_qos(self, qos: NetworkQos) -> None:
+        with constraint_errors():
+            await self.conn.execute(
+                """INSERT INTO network_qos (id, data_center_id, name, description, inbound_average, inbound_peak,
+                                            inbound_burst, outbound_average, outbound_peak, outbound_burst)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+                qos.id, qos.data_center_id, qos.name, qos.description, *_rates(qos),
+            )  # fmt: skip
+
+    async def update_qos(self, qos: NetworkQos) -> None:
+        with constraint_errors():
+            await self.conn.execute(
+                """UPDATE network_qos SET name = $2, description = $3, inbound_average = $4, inbound_peak = $5,
+                          inbound_burst = $6, outbound_average = $7, outbound_peak = $8, outbound_burst = $9
+                   WHERE id = $1""",
+                qos.id, qos.name, qos.description, *_rates(qos),
+            )  # fmt: skip
+
+    async def delete_qos(self, qos_id: str) -> None:
+        with constraint_errors():
+            await self.conn.execute("DELETE FROM network_qos WHERE id = $1", qos_id)
+
+    async def qos_profiles(self, qos_id: str, *, lock: bool = False) -> list[str]:
+        """The names of the profiles that use the QoS; ``lock``: hold them (a change of the QoS)."""
+        rows = await self.conn.fetch(
+            f"SELECT name FROM vnic_profiles WHERE qos_id = $1 ORDER BY id {'FOR UPDATE' if lock else ''}", qos_id
+        )
+        return sorted(r["name"] for r in rows)
 
     # -- VMs ---------------------------------------------------------------------------------
     async def add_vm(self, vm: Vm) -> None:
         with constraint_errors():
             await self.conn.execute(
                 """INSERT INTO vms (id, name, cluster_id, os_type, status, memory_bytes, kernel, initrd, cmdline,
-                                    custom_properties)
-                   VALUES ($1, $2, $3, $4, 'down', $5, $6, $7, $8, $9)""",
+                                    custom_properties, bios_type, custom_emulated_machine)
+                   VALUES ($1, $2, $3, $4, 'down', $5, $6, $7, $8, $9, $10, $11)""",
                 vm.id, vm.name, vm.cluster_id, vm.os_type, vm.memory_bytes, vm.kernel, vm.initrd, vm.cmdline,
-                json.dumps(vm.custom_properties),
+                json.dumps(vm.custom_properties), vm.bios_type, vm.custom_emulated_machine,
             )  # fmt: skip
 
     async def vms(self, search: Search = NO_SEARCH, vm_id: str | None = None) -> list[Vm]:
@@ -431,7 +564,8 @@ class Repository:
         """The site, and whether the VM has an interrupted operation: one round trip."""
         row = await self.conn.fetchrow(
             """SELECT c.id, c.name, c.compat_major, c.compat_minor, c.description, c.data_center_id,
-                      (SELECT count(*) FROM vm_device WHERE vm_id = $1 AND is_plugged) AS plugged,
+                      (SELECT count(*) FROM vm_device WHERE vm_id = $1 AND is_plugged)
+                      + (SELECT count(*) FROM vm_disks WHERE vm_id = $1) AS plugged,
                       EXISTS (SELECT 1 FROM host_operations WHERE vm_id = $1) AS interrupted,
                       to_jsonb(h) AS host
                FROM clusters c LEFT JOIN hosts h ON h.id = $3 WHERE c.id = $2""",
@@ -514,6 +648,10 @@ class Repository:
                 nic.id, nic.plugged, str(nic.address or ""), nic.alias,
             )  # fmt: skip
 
+    async def set_linked(self, nic_id: str, linked: bool) -> None:
+        """A NIC's link state as its host has it (monitoring follows a change made outside the engine)."""
+        await self.conn.execute("UPDATE vm_interface SET linked = $2 WHERE id = $1", nic_id, linked)
+
     async def bump_devices(self, vm_id: str) -> int:
         """One more change to the VM's devices (monitoring looks again); the new generation."""
         generation: int = await self.conn.fetchval(
@@ -526,6 +664,34 @@ class Repository:
         vm_id = await self.conn.fetchval("DELETE FROM vm_device WHERE device_id = $1 RETURNING vm_id", nic_id)
         if vm_id is not None:
             await self.bump_devices(vm_id)
+
+    # -- disks -------------------------------------------------------------------------------
+    async def disks(self, vm_id: str, disk_id: str | None = None) -> list[Disk]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM vm_disks WHERE vm_id = $1 AND ($2::uuid IS NULL OR id = $2) ORDER BY bootable DESC, name",
+            vm_id, _uuid_or_none(disk_id),
+        )  # fmt: skip
+        return [
+            Disk(str(r["id"]), str(r["vm_id"]), r["name"], r["format"], r["interface"], r["bootable"], r["read_only"])
+            for r in rows
+        ]
+
+    async def disk(self, vm_id: str, disk_id: str) -> Disk:
+        found = await self.disks(vm_id, _require_uuid(disk_id, errors.DISK_NOT_FOUND, "disk"))
+        if not found:
+            raise EngineError(errors.DISK_NOT_FOUND, f"VM has no disk attachment with id {disk_id}")
+        return found[0]
+
+    async def add_disk(self, disk: Disk) -> None:
+        with constraint_errors():
+            await self.conn.execute(
+                """INSERT INTO vm_disks (id, vm_id, name, format, interface, bootable, read_only)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+                disk.id, disk.vm_id, disk.name, disk.format, disk.interface, disk.bootable, disk.read_only,
+            )  # fmt: skip
+
+    async def delete_disk(self, disk_id: str) -> None:
+        await self.conn.execute("DELETE FROM vm_disks WHERE id = $1", disk_id)
 
     # -- audit log ---------------------------------------------------------------------------
     async def audit(

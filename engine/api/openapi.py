@@ -16,10 +16,20 @@ from aiohttp import web
 
 from engine.api import routes
 from engine.api.paths import LOGOUT_PATH, OPENAPI, TOKEN_PATH, prefix_of
+from engine.api.representation import QOS_RATES
 from engine.domain import limits, search
+from engine.domain.model import (
+    BIOS_TYPES,
+    CLUSTER_DEFAULT,
+    I440FX_SEA_BIOS,
+    Q35_OVMF,
+    Q35_SEA_BIOS,
+    Q35_SECURE_BOOT,
+)
 from engine.domain.os_types import OS_TYPES
+from engine.domain.rules import DISK_FORMATS, DISK_INTERFACES
 from shared_schema.nic import DEVICE_NAME_PATTERN, DEVICE_NAME_RULE, MODELS
-from shared_schema.vm import IMAGE_NAME_RULE
+from shared_schema.vm import IMAGE_NAME_RULE, MACHINE_PATTERN, MACHINE_RULE
 
 Json = dict[str, Any]
 
@@ -33,6 +43,8 @@ _FAULTS = {
     503: "Host not responding: the database is unchanged; repeat the request once the host answers",
 }
 
+# Bodies that may be empty (a start needs none; an update with nothing in it changes nothing).
+UPDATES = ("StartVmInput", "NicInput", "VnicProfileUpdate", "QosUpdate")
 # handler name: (summary, success status, response schema, request body schema, fault statuses).
 # 400 and 401 (every operation: text the engine cannot keep may come in any path or query) and 403
 # (every change) are added by _operation.
@@ -61,22 +73,49 @@ _OPS: dict[str, tuple[str, int, str, str | None, tuple[int, ...]]] = {
                     (400, 404, 409)),
     "get_network": ("Get a network", 200, "Network", None, (404,)),
     "list_network_profiles": ("List the vNIC profiles of a network", 200, "VnicProfileList", None, (400, 404)),
+    "add_network_profile": ("Add a vNIC profile to the network", 201, "VnicProfile", "NetworkVnicProfileInput",
+                            (400, 404, 409)),
+    "get_network_profile": ("Get a vNIC profile of the network", 200, "VnicProfile", None, (404,)),
+    "remove_network_profile": ("Remove a vNIC profile of the network that no NIC uses", 200, "Empty", None,
+                               (404, 409)),
     "list_profiles": ("List the vNIC profiles", 200, "VnicProfileList", None, (400,)),
+    "add_profile": ("Add a vNIC profile to a network: port mirroring, SR-IOV pass-through (kept, but no NIC of it "
+                    "is plugged: this engine manages no virtual functions), a QoS of the network's data center",
+                    201, "VnicProfile", "VnicProfileInput", (400, 404, 409)),
     "get_profile": ("Get a vNIC profile", 200, "VnicProfile", None, (404,)),
+    "update_profile": ("Change a vNIC profile; its port mirroring, QoS and pass-through not while NICs plugged into "
+                       "running VMs use it", 200, "VnicProfile", "VnicProfileUpdate", (400, 404, 409)),
+    "remove_profile": ("Remove a vNIC profile that no NIC uses", 200, "Empty", None, (404, 409)),
+    "list_qoss": ("List the network QoS entries of a data center", 200, "QosList", None, (404,)),
+    "add_qos": ("Add a network QoS to a data center (type network; Mbps and MB, oVirt's units)", 201, "Qos",
+                "QosInput", (400, 404, 409)),
+    "get_qos": ("Get a network QoS of a data center", 200, "Qos", None, (404,)),
+    "update_qos": ("Change a network QoS; its rates not while NICs plugged into running VMs use it", 200, "Qos",
+                   "QosUpdate", (400, 404, 409)),
+    "remove_qos": ("Remove a network QoS that no vNIC profile uses", 200, "Empty", None, (404, 409)),
     "list_events": ("List the audit log, newest first (at most 200)", 200, "EventList", None, ()),
     "list_vms": ("List the VMs", 200, "VmList", None, (400,)),
-    "add_vm": ("Add a VM; it is down", 201, "Vm", "VmInput", (400, 404, 409)),
+    "add_vm": ("Add a VM; it is down. bios.type q35_sea_bios (or a q35 custom_emulated_machine) makes it a "
+               "q35 (PCIe) guest", 201, "Vm", "VmInput", (400, 404, 409)),
     "get_vm": ("Get a VM", 200, "Vm", None, (404,)),
     "remove_vm": ("Remove a VM that is down, with its NICs", 200, "Empty", None, (404, 409)),
     "start_vm": ("Run a VM on a host that is up in its cluster (the one given, else the first); "
                  "only its plugged NICs go to the host", 200, "ActionResult", "StartVmInput",
                  (400, 404, 409, 502, 503)),
     "stop_vm": ("Stop a VM (nothing to do when it is down)", 200, "ActionResult", None, (404, 502, 503)),
+    "list_disk_attachments": ("List the disks of a VM", 200, "DiskAttachmentList", None, (404,)),
+    "add_disk_attachment": ("Attach a disk to a VM that is down: an image file of the hosts' images directory "
+                            "(disk.name), raw or cow, virtio; bootable: the VM boots from it when it has no "
+                            "os.kernel", 201, "DiskAttachment", "DiskAttachmentInput", (400, 404, 409)),
+    "get_disk_attachment": ("Get a disk of a VM", 200, "DiskAttachment", None, (404,)),
+    "remove_disk_attachment": ("Detach a disk from a VM that is down (the image file stays on the hosts)", 200,
+                               "Empty", None, (404, 409)),
     "list_nics": ("List the NICs of a VM", 200, "NicList", None, (404,)),
     "add_nic": ("Add a NIC to a VM and plug it, unless plugged is false (or ?activate=false)", 201, "Nic",
                 "NewNicInput", (400, 404, 409, 502, 503)),
     "get_nic": ("Get a NIC of a VM", 200, "Nic", None, (404,)),
-    "update_nic": ("Change a NIC (not one plugged into a running VM); plugged plugs or unplugs it", 200, "Nic",
+    "update_nic": ("Change a NIC; of one plugged into a running VM only linked, which changes on its host at once "
+                   "(no unplug); plugged plugs or unplugs it", 200, "Nic",
                    "NicInput", (400, 404, 409, 502, 503)),
     "remove_nic": ("Remove a NIC (not one plugged into a running VM)", 200, "Empty", None, (404, 409)),
     "activate_nic": ("Plug a NIC: hot-plug when the VM is running", 200, "ActionResult", None,
@@ -102,7 +141,14 @@ _QUERY: dict[str, list[tuple[str, Json, str]]] = {
                      "only the events of the VM with this id")],
     "add_nic": [("activate", {"type": "boolean", "default": True}, "plug the NIC at once; the body's plugged wins")],
 }  # fmt: skip
-_PATH_PARAMS = {"id": "the object's id", "vm": "the VM's id", "nic": "the NIC's id"}
+_PATH_PARAMS = {"id": "the object's id", "vm": "the VM's id", "nic": "the NIC's id",
+                "profile": "the vNIC profile's id", "qos": "the QoS's id",
+                "disk": "the disk attachment's id (the disk's)"}  # fmt: skip
+
+
+_QOS_PARTS = (("average", limits.QOS_AVERAGE_MAX, "Mbps"), ("peak", limits.QOS_PEAK_MAX, "Mbps, at least the average"),
+              ("burst", limits.QOS_BURST_MAX, "MB"))  # fmt: skip
+_QOS_LIMITS = [(f"{d}_{p}", limit, unit) for d in ("inbound", "outbound") for p, limit, unit in _QOS_PARTS]
 
 
 def _ref(name: str) -> Json:
@@ -192,7 +238,8 @@ def _schemas() -> Json:
                          "authenticated_user": _obj({"user_name": s, "role": _enum("admin", "readonly")}),
                          "link": _list(rel)}),
         "DisabledActions": {"type": "object", "additionalProperties": s,
-                            "description": "extension: action -> why the engine would refuse it now (GET only)"},
+                            "description": "extension: action -> why the engine would refuse it now (GET only); on a "
+                                           "NIC, edit is any change and edit_link a change of linked alone"},
         "DataCenter": _obj({**named, "description": s, "link": _list(rel)}),
         "Cluster": _obj({**named, "description": s, "version": _ref("Version"), "data_center": link,
                          "link": _list(rel)}),
@@ -203,14 +250,23 @@ def _schemas() -> Json:
                      "last_seen"),
         "Network": _obj({**named, "bridge": s, "data_center": link, "clusters": _obj({"cluster": _list(link)}),
                          "usages": _obj({"usage": _list(_enum("vm"))}), "link": _list(rel)}),
-        "VnicProfile": _obj({**named, "port_mirroring": b, "network": link}),
+        "VnicProfile": _obj({**named, "description": s, "port_mirroring": b,
+                             "pass_through": _obj({"mode": _enum("enabled", "disabled")}), "network": link,
+                             "qos": link}, "qos"),
+        "DiskAttachment": _obj({"id": s, "href": s, "active": b, "bootable": b, "interface": _enum(*DISK_INTERFACES),
+                                "read_only": b, "vm": link,
+                                "disk": _obj({"id": s, "name": s, "format": _enum(*DISK_FORMATS),
+                                              "storage_type": _enum("image")})}),
+        "Qos": _obj({**named, "description": s, "type": _enum("network"), "data_center": link,
+                     **{rate: i for rate in QOS_RATES}}, *QOS_RATES),
         "Vm": _obj({**named, "status": vm_status, "memory": memory, "cluster": link,
                     "os": _obj({"type": s, "kernel": s, "initrd": s, "cmdline": s}),
+                    "bios": _obj({"type": _enum(I440FX_SEA_BIOS, Q35_SEA_BIOS)}), "custom_emulated_machine": s,
                     "custom_properties": _obj({"custom_property": _list(_obj({"name": s, "value": s}))}),
                     "actions": actions, "link": _list(rel), "host": link,
                     "disabled_actions": _ref("DisabledActions"),
                     "unmanaged_nics": _obj({"unmanaged_nic": _list(_ref("UnmanagedNic"))})},
-                   "host", "disabled_actions", "unmanaged_nics"),
+                   "host", "disabled_actions", "unmanaged_nics", "custom_emulated_machine"),
         "PciAddress": _obj({"type": _enum("pci"), "domain": s, "bus": s, "slot": s, "function": s}),
         "UnmanagedNic": _obj({"alias": s, "mac": _obj({"address": s}), "address": _ref("PciAddress")}, "address"),
         "Nic": _obj({**named, "interface": s, "mac": _obj({"address": s}), "linked": b, "plugged": b,
@@ -258,6 +314,12 @@ def _schemas() -> Json:
             "cluster": _ref("IdRef"),
             "os": _in({"type": {**_enum(*OS_TYPES), "default": "other"}, "kernel": image, "initrd": image,
                        "cmdline": text}),
+            "bios": _in({"type": {**_enum(*BIOS_TYPES), "default": CLUSTER_DEFAULT,
+                                  "description": f"the chipset: {I440FX_SEA_BIOS} or {Q35_SEA_BIOS} (SeaBIOS); "
+                                  f"{Q35_OVMF} and {Q35_SECURE_BOOT} are refused (no UEFI firmware on the hosts); "
+                                  f"{CLUSTER_DEFAULT}: that of custom_emulated_machine, else {I440FX_SEA_BIOS}"}}),
+            "custom_emulated_machine": {"type": "string", "pattern": f"^({MACHINE_PATTERN})?$",
+                                        "description": f"a QEMU machine of the bios type's chipset: {MACHINE_RULE}"},
             "memory": _whole(limits.MEMORY_MIN, limits.MEMORY_MAX, "int64", default=128 * 2**20, description="bytes"),
             "custom_properties": _in({"custom_property": _list(_in({"name": text, "value": {**text, "nullable": True}},
                                                                  "name"))})},
@@ -270,10 +332,31 @@ def _schemas() -> Json:
                                     "description": "a unicast MAC address"}}, "address"),
             "vnic_profile": _ref("IdRef"), "linked": flag, "plugged": flag})),
         "NewNicInput": _xml("nic", {"allOf": [_ref("NicInput")], "required": ["name", "vnic_profile"]}),
+        "VnicProfileUpdate": _xml("vnic_profile", _in({
+            "name": name, "description": text, "port_mirroring": flag,
+            "pass_through": _in({"mode": _enum("enabled", "disabled")}, "mode"),
+            "qos": {**_in({"id": {**s, "xml": {"attribute": True}}}),
+                    "description": "a QoS of the network's data center; {} (<qos/>) takes the profile's QoS off"},
+            "network": {**_ref("IdRef"), "description": "the profile's own: a network cannot change"}})),
+        "VnicProfileInput": _xml("vnic_profile", {"allOf": [_ref("VnicProfileUpdate")],
+                                                  "required": ["name", "network"]}),
+        "NetworkVnicProfileInput": _xml("vnic_profile", {"allOf": [_ref("VnicProfileUpdate")], "required": ["name"]}),
+        "QosUpdate": _xml("qos", _in({
+            "name": name, "description": text,
+            "type": {**_enum("network"), "description": "only network QoS (vNIC profiles') is kept here"},
+            **{rate: _whole(1, limit, description=f"{unit}; give a direction's three together")
+               for rate, limit, unit in _QOS_LIMITS}})),
+        "QosInput": _xml("qos", {"allOf": [_ref("QosUpdate")], "required": ["name", "type"]}),
+        "DiskAttachmentInput": _xml("disk_attachment", _in({
+            "disk": _in({"name": {**image, "minLength": 1}, "format": {**_enum(*DISK_FORMATS),
+                                                                       "description": "raw, or cow (qcow2)"}},
+                        "name", "format"),
+            "interface": {**_enum(*DISK_INTERFACES), "default": "virtio"}, "bootable": flag, "read_only": flag,
+            "active": {**flag, "description": "true (or left out): no disk hot plug here"}}, "disk")),
     }  # fmt: skip
     for item, key in (("DataCenter", "data_center"), ("Cluster", "cluster"), ("Host", "host"),
                       ("Network", "network"), ("Vm", "vm"), ("VnicProfile", "vnic_profile"), ("Nic", "nic"),
-                      ("Event", "event")):  # fmt: skip
+                      ("Event", "event"), ("Qos", "qos"), ("DiskAttachment", "disk_attachment")):  # fmt: skip
         schemas[f"{item}List"] = _obj({key: _list(_ref(item))})
     return schemas
 
@@ -298,7 +381,7 @@ def _operation(method: str, path: str, name: str) -> Json:
     if body:
         content = {"application/json": {"schema": _ref(body)}, "application/xml": {"schema": _ref(body)}}
         # A start needs no body, nor does an update (an empty one changes nothing, as {} does).
-        op["requestBody"] = {"required": body not in ("StartVmInput", "NicInput"), "content": content}
+        op["requestBody"] = {"required": body not in UPDATES, "content": content}
     for code in sorted({*faults, 400, 401, *(() if method == "GET" else (403,))}):
         op["responses"][str(code)] = {"$ref": f"#/components/responses/Fault{code}"}
     return op

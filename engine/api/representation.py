@@ -2,7 +2,8 @@
 
 Names and values follow ovirt-engine-api-model: a NIC has name, interface (the model),
 mac.address, linked, plugged, vnic_profile; a VM has cluster, os.type / kernel / initrd /
-cmdline, memory in bytes, status; a cluster has version {major, minor}.  One addition: a NIC
+cmdline, memory in bytes, status, bios.type and custom_emulated_machine; a cluster has version
+{major, minor}.  One addition: a NIC
 carries the PCI ``address`` its device holds (oVirt keeps it in vm_device but does not show it).
 """
 
@@ -14,8 +15,23 @@ from engine.api.formats import Reply, XmlText
 from engine.domain import errors
 from engine.domain.errors import EngineError
 from engine.domain.limits import shown, whole_number
-from engine.domain.model import AuditEntry, Cluster, DataCenter, Host, Network, Nic, Version, Vm, VnicProfile
+from engine.domain.model import (
+    AuditEntry,
+    Cluster,
+    DataCenter,
+    Disk,
+    Host,
+    Network,
+    NetworkQos,
+    Nic,
+    Version,
+    Vm,
+    VnicProfile,
+    bios_for,
+)
+from engine.services.disks import DiskFields
 from engine.services.nics import NicFields
+from engine.services.profiles import NO_QOS, ProfileFields, QosFields
 from engine.services.views import Caller
 from shared_schema.answers import PlacedNic
 
@@ -25,7 +41,7 @@ PLURALS = {
     "data_center": "data_centers", "cluster": "clusters", "host": "hosts", "network": "networks",
     "vnic_profile": "vnic_profiles", "vm": "vms", "nic": "nics", "event": "events",
     "network_filter_parameter": "network_filter_parameters", "reported_device": "reported_devices",
-    "statistic": "statistics",
+    "statistic": "statistics", "qos": "qoss", "disk_attachment": "disk_attachments",
 }  # fmt: skip
 # What a NIC links to besides itself (path segment -> item tag): kept empty here.
 NIC_SUBCOLLECTIONS = {
@@ -55,7 +71,7 @@ def _links(prefix: str, base: str, *rels: str) -> list[Json]:
 
 def data_center_json(prefix: str, dc: DataCenter) -> Json:
     return {**link(prefix, "datacenters", dc.id), "name": dc.name, "description": dc.description,
-            "link": _links(prefix, f"datacenters/{dc.id}", "clusters", "networks")}  # fmt: skip
+            "link": _links(prefix, f"datacenters/{dc.id}", "clusters", "networks", "qoss")}  # fmt: skip
 
 
 def cluster_json(prefix: str, c: Cluster) -> Json:
@@ -82,9 +98,32 @@ def network_json(prefix: str, n: Network) -> Json:
             "link": _links(prefix, f"networks/{n.id}", "vnicprofiles")}  # fmt: skip
 
 
+def qos_href(prefix: str, data_center_id: str, qos_id: str) -> Json:
+    return {"id": qos_id, "href": f"{prefix}/datacenters/{data_center_id}/qoss/{qos_id}"}
+
+
 def profile_json(prefix: str, p: VnicProfile) -> Json:
-    return {**link(prefix, "vnicprofiles", p.id), "name": p.name, "port_mirroring": p.port_mirroring,
-            "network": link(prefix, "networks", p.network_id)}  # fmt: skip
+    """oVirt's vnic_profile: port_mirroring, pass_through.mode, the qos it links (a QoS of its
+    network's data center)."""
+    body: Json = {**link(prefix, "vnicprofiles", p.id), "name": p.name, "description": p.description,
+                  "port_mirroring": p.port_mirroring,
+                  "pass_through": {"mode": "enabled" if p.pass_through else "disabled"},
+                  "network": link(prefix, "networks", p.network_id)}  # fmt: skip
+    if p.qos_id:
+        body["qos"] = qos_href(prefix, p.data_center_id, p.qos_id)
+    return body
+
+
+def qos_json(prefix: str, q: NetworkQos) -> Json:
+    """oVirt's qos, type network: rates in Mbps (average, peak) and MB (burst); a direction without
+    shaping has none of its three."""
+    body: Json = {**qos_href(prefix, q.data_center_id, q.id), "name": q.name, "description": q.description,
+                  "type": "network", "data_center": link(prefix, "datacenters", q.data_center_id)}  # fmt: skip
+    for direction, rate in (("inbound", q.inbound), ("outbound", q.outbound)):
+        if rate is not None:
+            body |= {f"{direction}_average": rate.average, f"{direction}_peak": rate.peak,
+                     f"{direction}_burst": rate.burst}  # fmt: skip
+    return body
 
 
 def vm_json(prefix: str, vm: Vm, disabled: dict[str, str] | None = None, unmanaged: tuple[PlacedNic, ...] = ()) -> Json:
@@ -95,10 +134,13 @@ def vm_json(prefix: str, vm: Vm, disabled: dict[str, str] | None = None, unmanag
         "memory": vm.memory_bytes,
         "cluster": link(prefix, "clusters", vm.cluster_id),
         "os": {"type": vm.os_type, "kernel": vm.kernel, "initrd": vm.initrd, "cmdline": vm.cmdline},
+        "bios": {"type": vm.bios_type},
         "custom_properties": {"custom_property": [{"name": k, "value": v} for k, v in vm.custom_properties.items()]},
         "actions": {"link": [{"rel": r, "href": f"{prefix}/vms/{vm.id}/{r}"} for r in ("start", "stop")]},
-        "link": [{"rel": "nics", "href": f"{prefix}/vms/{vm.id}/nics"}],
+        "link": [{"rel": rel, "href": f"{prefix}/vms/{vm.id}/{rel}"} for rel in ("nics", "diskattachments")],
     }
+    if vm.custom_emulated_machine:
+        body["custom_emulated_machine"] = vm.custom_emulated_machine
     if vm.host_id:
         body["host"] = link(prefix, "hosts", vm.host_id)
     if disabled is not None:
@@ -133,6 +175,15 @@ def nic_json(prefix: str, nic: Nic, disabled: dict[str, str] | None = None) -> J
     if disabled is not None:
         body["disabled_actions"] = disabled
     return body
+
+
+def disk_attachment_json(prefix: str, d: Disk) -> Json:
+    """oVirt's disk_attachment with its disk inline (there is no /disks here): the disk's name is
+    the image file of the hosts' images directory it is."""
+    return {"id": d.id, "href": f"{prefix}/vms/{d.vm_id}/diskattachments/{d.id}", "active": True,
+            "bootable": d.bootable, "interface": d.interface, "read_only": d.read_only,
+            "disk": {"id": d.id, "name": d.name, "format": d.format, "storage_type": "image"},
+            "vm": link(prefix, "vms", d.vm_id)}  # fmt: skip
 
 
 def event_json(prefix: str, e: AuditEntry) -> Json:
@@ -237,6 +288,61 @@ def nic_fields(body: Json) -> tuple[NicFields, bool | None]:
     return fields, _flag(body, "plugged")
 
 
+def _optional_number(body: Json, key: str) -> int | None:
+    return whole_number(key, body[key]) if body.get(key) is not None else None
+
+
+def profile_fields(body: Json, network_id: str | None = None) -> ProfileFields:
+    """A vnic_profile body; ``network_id``: the network of the path (/networks/{id}/vnicprofiles)."""
+    pass_through = _get(body, "pass_through", dict)
+    mode = _get(pass_through, "mode", str, "pass_through.") if pass_through else None
+    if mode not in (None, "enabled", "disabled"):
+        raise EngineError(errors.INVALID, f"pass_through.mode must be enabled or disabled, got {shown(mode)}")
+    qos = _get(body, "qos", dict)
+    qos_id = None if qos is None else (ref_id(body, "qos") if "id" in qos else NO_QOS)
+    return ProfileFields(
+        name=_get(body, "name", str),
+        description=_get(body, "description", str),
+        network_id=network_id or ref_id(body, "network"),
+        port_mirroring=_flag(body, "port_mirroring"),
+        pass_through=None if mode is None else mode == "enabled",
+        qos_id=qos_id,
+    )
+
+
+QOS_RATES = tuple(f"{d}_{p}" for d in ("inbound", "outbound") for p in ("average", "peak", "burst"))
+
+
+def qos_fields(body: Json) -> QosFields:
+    rates = {key: _optional_number(body, key) for key in QOS_RATES}
+    return QosFields(
+        name=_get(body, "name", str), description=_get(body, "description", str), type=_get(body, "type", str),
+        **rates,
+    )  # fmt: skip
+
+
+def disk_fields(body: Json) -> DiskFields:
+    """A disk_attachment body: its disk given inline, by image file name and format."""
+    disk = _get(body, "disk", dict)
+    if disk is None:
+        raise EngineError(errors.INVALID, "a disk attachment needs its disk: {name: <image file>, format: raw|cow}")
+    if "id" in disk:
+        raise EngineError(
+            errors.INVALID, "this engine keeps no disks apart from VMs: give the disk's name (an image file) and format"
+        )
+    name, fmt = _get(disk, "name", str, "disk."), _get(disk, "format", str, "disk.")
+    if not name or not fmt:
+        raise EngineError(
+            errors.INVALID, "disk.name (an image file of the hosts) and disk.format (raw or cow) are needed"
+        )
+    if _flag(body, "active") is False:
+        raise EngineError(
+            errors.INVALID, "active must be true: a disk of a VM is always active here (no disk hot plug)"
+        )
+    return DiskFields(name=name, format=fmt, interface=_get(body, "interface", str) or "virtio",
+                      bootable=bool(_flag(body, "bootable")), read_only=bool(_flag(body, "read_only")))  # fmt: skip
+
+
 def _custom_properties(body: Json) -> dict[str, str]:
     props = (_get(body, "custom_properties", dict) or {}).get("custom_property", [])
     if not isinstance(props, list) or not all(
@@ -253,6 +359,8 @@ def vm_from_body(body: Json) -> Vm:
     if not name or not cluster_id:
         raise EngineError(errors.INVALID, "a VM needs a name and a cluster (cluster.id)")
     os_ = _get(body, "os", dict) or {}
+    machine = _get(body, "custom_emulated_machine", str) or ""
+    bios = _get(_get(body, "bios", dict) or {}, "type", str, "bios.")
     return Vm(
         id="",
         name=name,
@@ -264,6 +372,8 @@ def vm_from_body(body: Json) -> Vm:
         initrd=_get(os_, "initrd", str, "os.") or "",
         cmdline=_get(os_, "cmdline", str, "os.") or "",
         custom_properties=_custom_properties(body),
+        bios_type=bios_for(bios, machine),
+        custom_emulated_machine=machine,
     )
 
 

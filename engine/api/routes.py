@@ -17,7 +17,7 @@ from engine.api import representation as rep
 from engine.api.formats import Reply, read_body, refuse_bad_text_in_request, render
 from engine.api.keys import CALLER, CONTEXT
 from engine.api.paths import PREFIXES, prefix_of
-from engine.services import inventory, nics, views, vms
+from engine.services import disks, inventory, nics, profiles, views, vms
 from engine.services.context import Context
 from engine.services.views import Caller
 
@@ -148,14 +148,77 @@ async def list_network_profiles(request: web.Request) -> Reply:
     return rep.collection("vnic_profile", [rep.profile_json(_prefix(request), p) for p in found])
 
 
+async def add_network_profile(request: web.Request) -> Reply:
+    fields = rep.profile_fields(await read_body(request), network_id=request.match_info["id"])
+    profile = await profiles.add_profile(_ctx(request), _user(request), fields)
+    return Reply("vnic_profile", rep.profile_json(_prefix(request), profile), 201)
+
+
+async def get_network_profile(request: web.Request) -> Reply:
+    m = request.match_info
+    found = await views.profile(_ctx(request), m["profile"], network_id=m["id"])
+    return Reply("vnic_profile", rep.profile_json(_prefix(request), found))
+
+
+async def remove_network_profile(request: web.Request) -> Reply:
+    m = request.match_info
+    await profiles.remove_profile(_ctx(request), _user(request), m["profile"], network_id=m["id"])
+    return rep.removed()
+
+
 async def list_profiles(request: web.Request) -> Reply:
     found = await views.profiles(_ctx(request), _search(request))
     return rep.collection("vnic_profile", [rep.profile_json(_prefix(request), p) for p in found])
 
 
+async def add_profile(request: web.Request) -> Reply:
+    fields = rep.profile_fields(await read_body(request))
+    profile = await profiles.add_profile(_ctx(request), _user(request), fields)
+    return Reply("vnic_profile", rep.profile_json(_prefix(request), profile), 201)
+
+
 async def get_profile(request: web.Request) -> Reply:
     found = await views.profile(_ctx(request), request.match_info["id"])
     return Reply("vnic_profile", rep.profile_json(_prefix(request), found))
+
+
+async def update_profile(request: web.Request) -> Reply:
+    fields = rep.profile_fields(await read_body(request))
+    profile = await profiles.update_profile(_ctx(request), _user(request), request.match_info["id"], fields)
+    return Reply("vnic_profile", rep.profile_json(_prefix(request), profile))
+
+
+async def remove_profile(request: web.Request) -> Reply:
+    await profiles.remove_profile(_ctx(request), _user(request), request.match_info["id"])
+    return rep.removed()
+
+
+async def list_qoss(request: web.Request) -> Reply:
+    found = await views.qoss(_ctx(request), request.match_info["id"])
+    return rep.collection("qos", [rep.qos_json(_prefix(request), q) for q in found])
+
+
+async def add_qos(request: web.Request) -> Reply:
+    fields = rep.qos_fields(await read_body(request))
+    qos = await profiles.add_qos(_ctx(request), _user(request), request.match_info["id"], fields)
+    return Reply("qos", rep.qos_json(_prefix(request), qos), 201)
+
+
+async def get_qos(request: web.Request) -> Reply:
+    m = request.match_info
+    return Reply("qos", rep.qos_json(_prefix(request), await views.qos(_ctx(request), m["id"], m["qos"])))
+
+
+async def update_qos(request: web.Request) -> Reply:
+    fields, m = rep.qos_fields(await read_body(request)), request.match_info
+    qos = await profiles.update_qos(_ctx(request), _user(request), m["id"], m["qos"], fields)
+    return Reply("qos", rep.qos_json(_prefix(request), qos))
+
+
+async def remove_qos(request: web.Request) -> Reply:
+    m = request.match_info
+    await profiles.remove_qos(_ctx(request), _user(request), m["id"], m["qos"])
+    return rep.removed()
 
 
 async def list_events(request: web.Request) -> Reply:
@@ -222,6 +285,29 @@ def _nic_extras(segment: str) -> Handler:
     return extras
 
 
+async def list_disk_attachments(request: web.Request) -> Reply:
+    found = await views.disks(_ctx(request), request.match_info["id"])
+    return rep.collection("disk_attachment", [rep.disk_attachment_json(_prefix(request), d) for d in found])
+
+
+async def get_disk_attachment(request: web.Request) -> Reply:
+    m = request.match_info
+    (found,) = await views.disks(_ctx(request), m["id"], m["disk"])
+    return Reply("disk_attachment", rep.disk_attachment_json(_prefix(request), found))
+
+
+async def add_disk_attachment(request: web.Request) -> Reply:
+    fields = rep.disk_fields(await read_body(request))
+    disk = await disks.attach_disk(_ctx(request), _user(request), request.match_info["id"], fields)
+    return Reply("disk_attachment", rep.disk_attachment_json(_prefix(request), disk), 201)
+
+
+async def remove_disk_attachment(request: web.Request) -> Reply:
+    m = request.match_info
+    await disks.detach_disk(_ctx(request), _user(request), m["id"], m["disk"])
+    return rep.removed()
+
+
 async def add_nic(request: web.Request) -> Reply:
     fields, plugged = rep.nic_fields(await read_body(request))
     activate = rep.flag(request.query.get("activate", "true"), "activate")  # read even when plugged wins
@@ -265,12 +351,24 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/clusters/{id}/networks", attach_cluster_network),
     ("GET", "/hosts", list_hosts), ("POST", "/hosts", add_host), ("GET", "/hosts/{id}", get_host),
     ("GET", "/networks", list_networks), ("POST", "/networks", add_network), ("GET", "/networks/{id}", get_network),
+    ("GET", "/datacenters/{id}/qoss", list_qoss), ("POST", "/datacenters/{id}/qoss", add_qos),
+    ("GET", "/datacenters/{id}/qoss/{qos}", get_qos), ("PUT", "/datacenters/{id}/qoss/{qos}", update_qos),
+    ("DELETE", "/datacenters/{id}/qoss/{qos}", remove_qos),
     ("GET", "/networks/{id}/vnicprofiles", list_network_profiles),
-    ("GET", "/vnicprofiles", list_profiles), ("GET", "/vnicprofiles/{id}", get_profile),
+    ("POST", "/networks/{id}/vnicprofiles", add_network_profile),
+    ("GET", "/networks/{id}/vnicprofiles/{profile}", get_network_profile),
+    ("DELETE", "/networks/{id}/vnicprofiles/{profile}", remove_network_profile),
+    ("GET", "/vnicprofiles", list_profiles), ("POST", "/vnicprofiles", add_profile),
+    ("GET", "/vnicprofiles/{id}", get_profile), ("PUT", "/vnicprofiles/{id}", update_profile),
+    ("DELETE", "/vnicprofiles/{id}", remove_profile),
     ("GET", "/events", list_events),
     ("GET", "/vms", list_vms), ("POST", "/vms", add_vm),
     ("GET", "/vms/{id}", get_vm), ("DELETE", "/vms/{id}", remove_vm),
     ("POST", "/vms/{id}/start", start_vm), ("POST", "/vms/{id}/stop", stop_vm),
+    ("GET", "/vms/{id}/diskattachments", list_disk_attachments),
+    ("POST", "/vms/{id}/diskattachments", add_disk_attachment),
+    ("GET", "/vms/{id}/diskattachments/{disk}", get_disk_attachment),
+    ("DELETE", "/vms/{id}/diskattachments/{disk}", remove_disk_attachment),
     ("GET", "/vms/{vm}/nics", list_nics), ("POST", "/vms/{vm}/nics", add_nic),
     ("GET", _NIC, get_nic), ("PUT", _NIC, update_nic), ("DELETE", _NIC, remove_nic),
     ("POST", f"{_NIC}/activate", _plug_action(True)), ("POST", f"{_NIC}/deactivate", _plug_action(False)),

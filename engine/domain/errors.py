@@ -1,10 +1,10 @@
 """The engine's errors: one table, each with a stable code, an HTTP status and a message.
 
     EngineError
-     ├── NotFound          404   the VM, NIC, host, cluster, data center, network or profile does not exist
+     ├── NotFound          404   the VM, NIC, host, cluster, data center, network, profile, QoS or disk does not exist
      ├── Invalid           400   the request itself is wrong (bad MAC, unknown model, ...)
      ├── Refused           409   a canDo rule refuses it in the current state
-     ├── HostFailed        502   the host tried and failed (agent codes 49 / 50 / 9)
+     ├── HostFailed        502   the host tried and failed (agent codes 49 / 50 / 56 / 9)
      ├── HostUnreachable   503   the host did not answer: what it did is followed by monitoring
      ├── DatabaseUnavailable 503 the engine's database is away (restarting): try again
      ├── Unauthorized      401
@@ -45,6 +45,8 @@ NETWORK_NOT_FOUND = kind(1005, "NETWORK_NOT_FOUND", 404, "Not found")
 PROFILE_NOT_FOUND = kind(1006, "VNIC_PROFILE_NOT_FOUND", 404, "Not found")
 NOT_FOUND = kind(1007, "NOT_FOUND", 404, "Not found")
 DATA_CENTER_NOT_FOUND = kind(1008, "DATA_CENTER_NOT_FOUND", 404, "Not found")
+QOS_NOT_FOUND = kind(1009, "QOS_NOT_FOUND", 404, "Not found")
+DISK_NOT_FOUND = kind(1010, "DISK_NOT_FOUND", 404, "Not found")
 
 INVALID = kind(1100, "INVALID_REQUEST", 400, "Invalid request")
 INVALID_MAC = kind(1101, "INVALID_MAC_ADDRESS", 400, "Invalid request")
@@ -66,6 +68,8 @@ NO_HOST = kind(1210, "NO_HOST_AVAILABLE", 409, "Operation Failed")
 CONFLICT = kind(1211, "CONFLICT", 409, "Operation Failed")
 IN_USE = kind(1212, "OBJECT_IN_USE", 409, "Operation Failed")
 VM_BUSY = kind(1213, "VM_BUSY", 409, "Operation Failed")
+PROFILE_USED_ON_HOSTS = kind(1214, "VNIC_PROFILE_USED_BY_RUNNING_VMS", 409, "Operation Failed")
+PASS_THROUGH_UNSUPPORTED = kind(1215, "PASS_THROUGH_NOT_SUPPORTED", 409, "Operation Failed")
 
 ACTIVATE_NIC_FAILED = kind(1300, "ACTIVATE_NIC_FAILED", 502, "Host failed")
 DEACTIVATE_NIC_FAILED = kind(1301, "DEACTIVATE_NIC_FAILED", 502, "Host failed")
@@ -73,6 +77,7 @@ RUN_VM_FAILED = kind(1302, "RUN_VM_FAILED", 502, "Host failed")
 STOP_VM_FAILED = kind(1303, "STOP_VM_FAILED", 502, "Host failed")
 HOST_NOT_RESPONDING = kind(1304, "HOST_NOT_RESPONDING", 503, "Host not responding")
 DATABASE_UNAVAILABLE = kind(1305, "DATABASE_UNAVAILABLE", 503, "Service unavailable")
+UPDATE_NIC_FAILED = kind(1306, "UPDATE_NIC_FAILED", 502, "Host failed")
 
 UNAUTHORIZED = kind(1400, "UNAUTHORIZED", 401, "Unauthorized")
 FORBIDDEN = kind(1401, "FORBIDDEN", 403, "Forbidden")

@@ -48,6 +48,9 @@ PORT_MIN, PORT_MAX = 1, 65535
 MIB = 1024 * 1024
 MEMORY_MIN = MIN_MEMORY_MIB * MIB
 MEMORY_MAX = 16 * 1024 * MIB * 1024  # 16 TiB: above any host's, far inside PostgreSQL's bigint
+# A network QoS's rates, in oVirt's units and within oVirt's default limits (MaxAverageNetworkQoSValue,
+# MaxPeakNetworkQoSValue, MaxBurstNetworkQoSValue): average and peak in Mbps, burst in MB.
+QOS_AVERAGE_MAX, QOS_PEAK_MAX, QOS_BURST_MAX = 1024, 2048, 10240
 # oVirt's JSON writes numbers as decimal text, and XML carries nothing else: both are read.
 DIGITS_PATTERN = r"[0-9]{1,20}"  # no number here may be negative
 _DIGITS = re.compile(DIGITS_PATTERN)

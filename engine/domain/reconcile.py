@@ -10,6 +10,7 @@ The host is the truth for what runs and what is plugged into a running VM:
     a NIC of ours                         unplugged                   plugged, with the host's address
     no NIC of ours that the DB has        plugged                     unplugged, address cleared
     a NIC of ours at another address      plugged                     the host's address
+    a NIC of ours with its link up/down   the other link state        the host's link state
     a NIC the engine does not know        -                           reported (kept, shown), never
                                                                       adopted or removed
     a reported foreign NIC is gone        reported                    no longer reported
@@ -36,6 +37,7 @@ VM_DOWN_ON_HOST = 119  # oVirt's VM_DOWN_ERROR
 NIC_UNPLUGGED_ON_HOST, NIC_PLUGGED_ON_HOST, UNMANAGED_NIC, VM_STATUS_ON_HOST = 9601, 9602, 9603, 9604
 NIC_MOVED_ON_HOST = 9605
 INTERRUPTED_SETTLED = 9606
+NIC_LINK_ON_HOST = 9607
 
 # VDSM's words for a domain's state -> the engine's VM status.
 STATUS_OF = {VM_UP: "up", VM_PAUSED: "paused", VM_POWERING_DOWN: "powering_down", VM_DOWN: DOWN}
@@ -60,7 +62,7 @@ class NicChange:
     """The NIC as it must be stored: plugged flag, alias and address as the host has them."""
 
     nic: Nic
-    kind: str  # "unplugged", "plugged", "moved", "cleared" (the VM went down: no address)
+    kind: str  # "unplugged", "plugged", "moved", "link", "cleared" (the VM went down: no address)
     audit: Audit | None
 
 
@@ -109,19 +111,32 @@ def reconcile(
         return found
     # The interrupted operations explain the NIC changes they caused: no "outside the engine".
     explained = {op.nic_id for op in interrupted}
-    nic_changes = tuple(
-        NicChange(c.nic, c.kind, None) if c.nic.id in explained and c.kind in ("plugged", "unplugged") else c
-        for c in found.nics
-    )
-    after = {n.id: n for n in nics} | {c.nic.id: c.nic for c in found.nics}
+    nic_changes = tuple(NicChange(c.nic, c.kind, None) if c.nic.id in explained else c for c in found.nics)
+    before = {n.id: n for n in nics}
+    after = before | {c.nic.id: c.nic for c in found.nics}
     status = found.vm.status if found.vm else vm.status
-    settled = tuple(_settled(op, vm, host_name, after.get(op.nic_id or ""), status) for op in interrupted)
+    settled = tuple(
+        _settled(op, vm, host_name, before.get(op.nic_id or ""), after.get(op.nic_id or ""), status)
+        for op in interrupted
+    )
     return Changes(found.vm, nic_changes, found.foreign, settled)
 
 
-def _settled(op: HostOperation, vm: Vm, host_name: str, nic: Nic | None, status: str) -> Audit:
+def _settled(op: HostOperation, vm: Vm, host_name: str, before: Nic | None, nic: Nic | None, status: str) -> Audit:
     when = f" at {op.started_at:%Y-%m-%d %H:%M:%S %Z}".rstrip() if op.started_at else ""
-    if op.verb in ("plug", "unplug") and status == DOWN:
+    if op.verb == "update" and status != DOWN:
+        name = nic.name if nic else "(since removed)"
+        what = f"The link change of NIC {name} of VM {vm.name} by {op.user}{when}"
+        linked = bool(nic and nic.linked)
+        outcome = f"host {host_name} has its link {'up' if linked else 'down'}, and so does the engine now"
+        finished = before is not None and nic is not None and before.linked != nic.linked
+        ending = "it had finished" if finished else "it had not happened"
+        return Audit(
+            INTERRUPTED_SETTLED,
+            "warning",
+            f"{what} was interrupted before its outcome was stored; {outcome}: {ending}.",
+        )
+    if op.verb in ("plug", "unplug", "update") and status == DOWN:
         name = nic.name if nic else "(since removed)"
         what = f"The {op.verb} of NIC {name} of VM {vm.name} by {op.user}{when}"
         return Audit(INTERRUPTED_SETTLED, "warning", f"{what} was interrupted before its outcome was stored; "
@@ -174,10 +189,21 @@ def _follow(
                                          Audit(NIC_UNPLUGGED_ON_HOST, "warning", text)))  # fmt: skip
         elif not nic.plugged and placed is not None:
             text = f"NIC {nic.name} of VM {vm.name} was plugged on host {host_name}, outside the engine."
-            nic_changes.append(NicChange(nic.changed(plugged=True, alias=placed.alias, address=placed.address),
-                                         "plugged", Audit(NIC_PLUGGED_ON_HOST, "warning", text)))  # fmt: skip
-        elif placed is not None and (placed.address, placed.alias) != (nic.address, _alias_of(nic)):
-            nic_changes.append(NicChange(nic.changed(alias=placed.alias, address=placed.address), "moved", None))
+            adopted = nic.changed(plugged=True, alias=placed.alias, address=placed.address, linked=placed.link_active)
+            nic_changes.append(NicChange(adopted, "plugged", Audit(NIC_PLUGGED_ON_HOST, "warning", text)))
+        elif placed is not None and (placed.address, placed.alias, placed.link_active) != (
+            nic.address,
+            _alias_of(nic),
+            nic.linked,
+        ):
+            followed = nic.changed(alias=placed.alias, address=placed.address, linked=placed.link_active)
+            link = None
+            if placed.link_active != nic.linked:
+                text = (f"The link of NIC {nic.name} of VM {vm.name} is {'up' if placed.link_active else 'down'} "
+                        f"on host {host_name}: it was changed outside the engine.")  # fmt: skip
+                link = Audit(NIC_LINK_ON_HOST, "warning", text)
+            moved = (placed.address, placed.alias) != (nic.address, _alias_of(nic))
+            nic_changes.append(NicChange(followed, "moved" if moved else "link", link))
 
     foreign = tuple(n for n in reported.nics if n not in ours)
     new = tuple(n for n in foreign if foreign_key(n.alias, n.mac) not in known_foreign)

@@ -29,15 +29,17 @@ async def follow_host(ctx: Context, repo: Repository, host: Host, vm: Vm) -> tup
     if changes.vm is not None:
         await repo.set_vm_status(vm.id, changes.vm.status, changes.vm.host_id)
         await _audit(repo, changes.vm.audit, vm, None, host)
+    by_id = {n.id: n for n in nics}
     for change in changes.nics:
         await repo.set_device(change.nic)
+        if change.nic.linked != by_id[change.nic.id].linked:
+            await repo.set_linked(change.nic.id, change.nic.linked)
         if change.audit is not None:
             await _audit(repo, change.audit, vm, change.nic, host)
     if changes.foreign is not None:
         await repo.set_unmanaged_nics(vm.id, changes.foreign.nics)
         for placed in changes.foreign.new:
             await _audit(repo, rules.unmanaged_audit(vm, host.name, placed), vm, None, host)
-    by_id = {n.id: n for n in nics}
     for op, audit in zip(interrupted, changes.settled, strict=True):
         await repo.end_operation(op.id)
         await _audit(repo, audit, vm, by_id.get(op.nic_id or ""), host)

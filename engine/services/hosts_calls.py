@@ -3,7 +3,7 @@
 :class:`HostCalls` turns engine NICs and VMs into the agents' wire parameters
 (``shared_schema``), calls the :class:`~engine.adapters.agent_client.Agent`, and turns its
 failures into :class:`EngineError`: a host that does not answer is 503 HOST_NOT_RESPONDING, a
-refusal is the use case's own failure kind (ACTIVATE_NIC_FAILED, ...) with the agent's reason,
+refusal is the use case's own failure kind (ACTIVATE_NIC_FAILED, UPDATE_NIC_FAILED, ...) with the agent's reason,
 and its code in ``data.hostCode``.
 """
 
@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
 from engine.adapters.agent_client import Agent, AgentError, HostUnreachable
 from engine.domain import errors
 from engine.domain.errors import EngineError, ErrorKind
-from engine.domain.model import Host, Nic, Vm
+from engine.domain.model import Disk, Host, Nic, QosRate, Vm
 from engine.metrics import EngineMetrics
 from engine.timing import phase
 from shared_schema import errors as wire
 from shared_schema import verbs
 from shared_schema.answers import PlacedNic, UnplugReason, VmStats, VmStatus, unplug_reason
-from shared_schema.nic import NicRef, NicSpec
-from shared_schema.vm import VmSpec
+from shared_schema.device_update import NicUpdate
+from shared_schema.nic import Bandwidth, NicRef, NicSpec
+from shared_schema.vm import DriveSpec, VmSpec
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -33,6 +34,20 @@ MIB = 1024 * 1024
 
 def alias_of(nic: Nic) -> str:
     return nic.alias or f"ua-{nic.id}"
+
+
+# oVirt's NetworkQosMapper: its API's Mbps and MB in libvirt's <bandwidth> units (kB/s, kB).
+MEGABITS_TO_KILOBYTES = 125
+MEGABYTES_TO_KILOBYTES = 1000
+
+
+def bandwidth(rate: QosRate | None) -> Bandwidth | None:
+    """One direction of a profile's QoS as the agent's specParams take it."""
+    if rate is None:
+        return None
+    return Bandwidth(
+        rate.average * MEGABITS_TO_KILOBYTES, rate.peak * MEGABITS_TO_KILOBYTES, rate.burst * MEGABYTES_TO_KILOBYTES
+    )
 
 
 def nic_spec(nic: Nic) -> NicSpec:
@@ -44,12 +59,21 @@ def nic_spec(nic: Nic) -> NicSpec:
         network=nic.bridge,
         address=nic.address,
         promisc=(nic.bridge,) if nic.port_mirroring else (),
+        inbound=bandwidth(nic.qos.inbound) if nic.qos else None,
+        outbound=bandwidth(nic.qos.outbound) if nic.qos else None,
         link_active=nic.linked,
     )
 
 
-def vm_spec(vm: Vm, nics: list[Nic]) -> VmSpec:
-    """VM.create with only the plugged NICs."""
+def drive_spec(disk: Disk) -> DriveSpec:
+    """A disk as VDSM's drive: the bootable one first in the boot order (direct kernel boot, when the
+    VM has a kernel, still wins: the agent's rule)."""
+    return DriveSpec(disk.name, disk.format, disk.interface, boot_order=1 if disk.bootable else None,
+                     readonly=disk.read_only)  # fmt: skip
+
+
+def vm_spec(vm: Vm, nics: list[Nic], disks: Sequence[Disk] = ()) -> VmSpec:
+    """VM.create with only the plugged NICs, and the VM's disks."""
     return VmSpec(
         vm_id=vm.id,
         name=vm.name,
@@ -58,6 +82,8 @@ def vm_spec(vm: Vm, nics: list[Nic]) -> VmSpec:
         initrd=vm.initrd,
         cmdline=vm.cmdline,
         nics=tuple(nic_spec(n) for n in nics if n.plugged),
+        machine=vm.machine,
+        drives=tuple(drive_spec(d) for d in disks),
     )
 
 
@@ -131,10 +157,23 @@ class HostCalls:
         self._nic_result("unplug", 0)
         return True
 
-    async def start(self, host: Host, vm: Vm, nics: list[Nic]) -> VmStats:
-        """VM.create with the plugged NICs.  A domain the host still runs although the database
-        says the VM is down (a start whose answer was lost) is replaced, once."""
-        spec = vm_spec(vm, nics)
+    async def set_link(self, host: Host, vm: Vm, nic: Nic) -> PlacedNic:
+        """VM.updateDevice: the plugged NIC's link up or down as ``nic.linked`` says, in place;
+        the NIC as the host has it afterwards.  A refusal (56) is UPDATE_NIC_FAILED."""
+        update = NicUpdate(alias=alias_of(nic), link_active=nic.linked)
+        call = self.agent.update_device(host, vm.id, update)
+        try:
+            placed = await self._call(errors.UPDATE_NIC_FAILED, verbs.UPDATE_DEVICE, call)
+        except EngineError as exc:
+            self._nic_result("update", int(str(exc.data.get("hostCode", -1))))
+            raise
+        self._nic_result("update", 0)
+        return placed
+
+    async def start(self, host: Host, vm: Vm, nics: list[Nic], disks: Sequence[Disk] = ()) -> VmStats:
+        """VM.create with the plugged NICs and the disks.  A domain the host still runs although the
+        database says the VM is down (a start whose answer was lost) is replaced, once."""
+        spec = vm_spec(vm, nics, disks)
         try:
             return await self._call(errors.RUN_VM_FAILED, verbs.CREATE, self.agent.create_vm(host, spec))
         except EngineError as exc:

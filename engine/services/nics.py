@@ -24,6 +24,7 @@ from engine.domain.rules import (
     check,
     refuse_network,
     refuse_nic_fields,
+    refuse_pass_through,
     refuse_plug,
     refuse_remove,
     refuse_unplug,
@@ -64,12 +65,21 @@ async def _with_profile(repo: Repository, vm: Vm, nic: Nic, profile_id: str) -> 
     profile = await repo.profile(profile_id)
     network = await repo.network(profile.network_id)
     check(refuse_network(vm, network))
+    if nic.plugged:
+        check(refuse_pass_through(nic.name, profile.pass_through))
+    qos = await repo.qos(profile.data_center_id, profile.qos_id) if profile.qos_id else None
     return nic.changed(
-        profile_id=profile.id, network_name=network.name, bridge=network.bridge, port_mirroring=profile.port_mirroring
-    )
+        profile_id=profile.id, network_name=network.name, bridge=network.bridge, port_mirroring=profile.port_mirroring,
+        pass_through=profile.pass_through, qos=qos,
+    )  # fmt: skip
 
 
 async def _plug(ctx: Context, repo: Repository, user: str, vm: Vm, site: Site, nic: Nic) -> Nic:
+    if vm.running and nic.profile_id:
+        # What the host applies for the profile (port mirroring, QoS) holds still until this
+        # transaction ends: a change of the profile waits, or this plug waits for it and sees it.
+        await repo.profile(nic.profile_id, lock="SHARE")
+        nic = await repo.nic(vm.id, nic.id)
     check(refuse_plug(vm, nic, site))
     if not vm.running:
         plugged = nic.changed(plugged=True)
@@ -110,12 +120,14 @@ async def _unplug(ctx: Context, repo: Repository, user: str, vm: Vm, site: Site,
     return unplugged
 
 
-async def _as_the_host_has_it(ctx: Context, repo: Repository, vm: Vm, nic: Nic, plug: bool) -> tuple[Vm, Nic, Site]:
+async def _as_the_host_has_it(
+    ctx: Context, repo: Repository, vm: Vm, nic: Nic, changes_nothing: bool
+) -> tuple[Vm, Nic, Site]:
     """The VM, the NIC and their site, checked with the host when the database alone cannot be
     trusted: the request would change nothing by its account, or an operation on the VM was
     interrupted before its outcome was stored.  The host is the truth for a running VM."""
     site, interrupted = await repo.plug_site(vm)
-    if not (vm.running and site.host) or (nic.plugged != plug and not interrupted):
+    if not (vm.running and site.host) or not (changes_nothing or interrupted):
         return vm, nic, site
     await follow_host(ctx, repo, site.host, vm)
     vm = await repo.vm(vm.id)
@@ -178,7 +190,7 @@ async def set_plugged(ctx: Context, user: str, vm_id: str, nic_id: str, plug: bo
     async with ctx.failure_audited(user, log_type, what, vm_id, nic_id) as seen, ctx.transaction() as repo:
         vm = seen.vm = await repo.vm(vm_id, lock=True)
         nic = seen.nic = await repo.nic(vm.id, nic_id)
-        vm, nic, site = await _as_the_host_has_it(ctx, repo, vm, nic, plug)
+        vm, nic, site = await _as_the_host_has_it(ctx, repo, vm, nic, nic.plugged == plug)
         if nic.plugged == plug:
             return nic  # nothing to do, nothing changes
         changed = await (_plug if plug else _unplug)(ctx, repo, user, vm, site, nic)
@@ -188,23 +200,56 @@ async def set_plugged(ctx: Context, user: str, vm_id: str, nic_id: str, plug: bo
 
 async def update_nic(ctx: Context, user: str, vm_id: str, nic_id: str, fields: NicFields, plugged: bool | None) -> Nic:
     """Apply field changes and, when asked, plug or unplug: all in one transaction, so a refused
-    plug leaves the fields unchanged too."""
+    plug leaves the fields unchanged too.  On a NIC plugged into a running VM only the link state
+    may change, and it changes on the host at once (VM.updateDevice)."""
     audited = ctx.failure_audited(user, UPDATE_FAILED, "update NIC {nic} of", vm_id, nic_id)
     async with audited as seen, ctx.transaction() as repo:
         vm = seen.vm = await repo.vm(vm_id, lock=True)
         nic = seen.nic = await repo.nic(vm.id, nic_id)
+        if fields.linked is not None and nic.plugged and vm.running:
+            vm, nic, _ = await _as_the_host_has_it(ctx, repo, vm, nic, nic.linked == fields.linked)
         updated = await _apply_fields(repo, vm, nic, fields)
         if updated != nic:
-            check(refuse_update(vm, nic))
-            await repo.update_nic(updated)
-            await repo.audit(UPDATED, "normal", f"NIC {updated.name} of VM {vm.name} was updated.", user, vm, updated)
+            site = await repo.site(vm)
+            check(refuse_update(vm, nic, site, _changed(nic, updated)))
+            if vm.running and nic.plugged:  # the rule let only the link state through
+                updated = await _set_link(ctx, repo, user, vm, site, updated)
+            else:
+                await repo.update_nic(updated)
+            link = f" Its link is {'up' if updated.linked else 'down'} now." if updated.linked != nic.linked else ""
+            message = f"NIC {updated.name} of VM {vm.name} was updated.{link}"
+            await repo.audit(UPDATED, "normal", message, user, vm, updated)
         final = updated
         if plugged is not None:
-            vm, final, site = await _as_the_host_has_it(ctx, repo, vm, updated, plugged)
+            vm, final, site = await _as_the_host_has_it(ctx, repo, vm, updated, updated.plugged == plugged)
         if plugged is not None and plugged != final.plugged:
             final = await (_plug if plugged else _unplug)(ctx, repo, user, vm, site, final)
             await _audit_plug(repo, user, vm, final)
     return final
+
+
+def _changed(before: Nic, after: Nic) -> frozenset[str]:
+    """The fields an update changes, by the API's names (as the update rule takes them)."""
+    pairs = {
+        "name": (before.name, after.name),
+        "interface": (before.model, after.model),
+        "mac": (before.mac, after.mac),
+        "vnic_profile": (before.profile_id, after.profile_id),
+        "linked": (before.linked, after.linked),
+    }
+    return frozenset(field for field, (old, new) in pairs.items() if old != new)
+
+
+async def _set_link(ctx: Context, repo: Repository, user: str, vm: Vm, site: Site, nic: Nic) -> Nic:
+    """The link of a NIC plugged into a running VM, changed on its host in place (journaled, as a
+    plug is: a lost answer is settled by monitoring from what the host reports)."""
+    assert site.host is not None  # refuse_update: a running VM has its host
+    op = await ctx.journal.begin(repo, "update", site.host, vm, user, nic)
+    placed = await op.call(ctx.hosts.set_link(site.host, vm, nic))
+    stored = nic.changed(linked=placed.link_active)
+    await repo.update_nic(stored)
+    await op.done()
+    return stored
 
 
 async def _apply_fields(repo: Repository, vm: Vm, nic: Nic, fields: NicFields) -> Nic:

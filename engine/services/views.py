@@ -19,15 +19,27 @@ from engine.adapters.repository import (
     VM_FIELDS,
     Repository,
 )
-from engine.domain import search
-from engine.domain.model import AuditEntry, Cluster, DataCenter, Host, Network, Nic, Vm, VnicProfile
+from engine.domain import errors, search
+from engine.domain.errors import EngineError
+from engine.domain.model import (
+    AuditEntry,
+    Cluster,
+    DataCenter,
+    Disk,
+    Host,
+    Network,
+    NetworkQos,
+    Nic,
+    Vm,
+    VnicProfile,
+)
 from engine.domain.rules import nic_action_refusals, vm_action_refusals
 from engine.domain.search import Search
 from engine.services.context import Context
 from shared_schema.answers import PlacedNic
 
 T = TypeVar("T")
-NIC_ACTIONS = ("activate", "deactivate", "edit", "remove")
+NIC_ACTIONS = ("activate", "deactivate", "edit", "edit_link", "remove")
 VM_ACTIONS = ("start", "stop", "remove", "add_nic")
 
 
@@ -140,8 +152,30 @@ async def profiles(ctx: Context, asked: ListQuery | None = None, network_id: str
         return await repo.profiles(query, network_id=network_id)
 
 
-async def profile(ctx: Context, profile_id: str) -> VnicProfile:
-    return await _read(ctx, lambda repo: repo.profile(profile_id))
+async def profile(ctx: Context, profile_id: str, network_id: str | None = None) -> VnicProfile:
+    """The profile (``network_id``: 404 unless it is that network's)."""
+    async with ctx.transaction() as repo:
+        found = await repo.profile(profile_id)
+        if network_id is not None and found.network_id != (await repo.network(network_id)).id:
+            raise EngineError(errors.PROFILE_NOT_FOUND, f"network has no vNIC profile with id {profile_id}")
+        return found
+
+
+async def qoss(ctx: Context, dc_id: str) -> list[NetworkQos]:
+    async with ctx.transaction() as repo:
+        return await repo.qoss((await repo.data_center(dc_id)).id)
+
+
+async def qos(ctx: Context, dc_id: str, qos_id: str) -> NetworkQos:
+    async with ctx.transaction() as repo:
+        return await repo.qos((await repo.data_center(dc_id)).id, qos_id)
+
+
+async def disks(ctx: Context, vm_id: str, disk_id: str | None = None) -> list[Disk]:
+    """The VM's disks (or the one ``disk_id`` names; 404 when it has no such disk)."""
+    async with ctx.transaction() as repo:
+        found = await repo.vm(vm_id)
+        return [await repo.disk(found.id, disk_id)] if disk_id else await repo.disks(found.id)
 
 
 async def events(ctx: Context, vm_id: str | None = None) -> list[AuditEntry]:

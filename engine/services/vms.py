@@ -47,9 +47,11 @@ async def run_vm(ctx: Context, user: str, vm_id: str, host_id: str | None = None
         if not candidates:
             raise EngineError(errors.NO_HOST, f"no host that is up in the cluster of VM {vm.name}")
         host = candidates[0]
+        await repo.hold_profiles(vm.id)  # what the host applies for them holds still while it starts
         nics = await repo.nics(vm.id)
+        disks = await repo.disks(vm.id)
         op = await ctx.journal.begin(repo, "start", host, vm, user)
-        started = await op.call(ctx.hosts.start(host, vm, nics))
+        started = await op.call(ctx.hosts.start(host, vm, nics, disks))
         try:
             placed = {n.alias: n for n in started.nics}
             for nic in nics:

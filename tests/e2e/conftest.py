@@ -183,14 +183,20 @@ async def engine_setup(
 
 
 async def boot_vm(
-    s: EngineSetup, name: str, nics: list[dict[str, Any]] | None = None, host_id: str | None = None, wait: bool = True
+    s: EngineSetup,
+    name: str,
+    nics: list[dict[str, Any]] | None = None,
+    host_id: str | None = None,
+    wait: bool = True,
+    **fields: Any,
 ) -> dict[str, Any]:
     """A VM of the engine booting the tiny guest with ``nics`` (on the setup's network), started
     on ``host_id`` (default: the setup's own host; other tests register hosts that come and go)
-    and, unless ``wait`` is false, booted to its ready marker.  Its serial console is under "console"."""
+    and, unless ``wait`` is false, booted to its ready marker.  ``fields`` go into its POST body
+    (``bios``, ``os``…).  Its serial console is under "console"."""
     api = s.api
     guest.ensure_built()
-    vm = await api.ok("POST", "/vms", guest.engine_vm(name, s.cluster_id))
+    vm = await api.ok("POST", "/vms", {**guest.engine_vm(name, s.cluster_id), **fields})
     console = guest.console_of(vm["id"])
     for nic in nics or []:
         await api.ok("POST", f"/vms/{vm['id']}/nics", {"vnic_profile": {"id": s.profile_id}, **nic})

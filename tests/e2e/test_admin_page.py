@@ -134,18 +134,57 @@ async def test_a_nic_unplugged_behind_the_engines_back_and_the_hosts_show_withou
     await expect(page.locator("#events .event-text").first).to_contain_text("was unplugged on host this-host")
 
 
-async def test_edit_of_a_plugged_nic_on_the_running_vm_shows_the_refusal(page: Page, web_vm: dict[str, Any]) -> None:
+async def test_edit_of_a_plugged_nic_on_the_running_vm_changes_only_its_link(
+    page: Page, web_vm: dict[str, Any]
+) -> None:
     await login(page)
     await open_vm(page)
     await new_nic(page, "page3")
     nic = row(page, "page3")
     await expect(nic.locator(".status-text")).to_have_text("Plugged")
+    mac = (await nic.locator(".nic-mac").inner_text()).strip()
+    await asyncio.to_thread(guest.wait_for_console, web_vm["console"], f"NETDEV-CARRIER {mac} up", 30.0)
     await nic.get_by_role("radio").check()
     edit = page.get_by_role("button", name="Edit")
-    await expect(edit).to_be_disabled()
-    refusal = "NIC page3 is plugged into running VM web-vm; deactivate it (or stop the VM) before editing it"
-    await expect(edit).to_have_attribute("title", refusal)
+    await expect(edit).to_be_enabled()  # for the link alone
+    refusal = (
+        "NIC page3 is plugged into running VM web-vm; only its link state (linked) can change while it is: "
+        "deactivate it (or stop the VM) before editing anything else"
+    )
+    await expect(edit).to_have_attribute("title", f"Only the link state can change: {refusal}")
     await expect(page.locator("#nic-help")).to_contain_text(f"Edit: {refusal}")
+
+    seen = web_vm["console"].stat().st_size
+    await edit.click()
+    dialog = page.get_by_role("dialog")
+    await expect(dialog.locator("#nic-link-only")).to_have_text(f"Only the link state can change now: {refusal}")
+    for field in ("Name", "Network / profile", "Model", "MAC address"):
+        await expect(dialog.get_by_label(field, exact=field == "Name")).to_be_disabled()
+    await expect(dialog.get_by_label("Link up")).to_be_checked()
+    await dialog.get_by_label("Link up").uncheck()
+    await dialog.get_by_role("button", name="OK").click()
+    await expect(page.get_by_role("status")).to_have_text("NIC page3: link down.")
+    await expect(nic.locator(".nic-link")).to_have_text("Down")
+    await expect(nic.locator(".status-text")).to_have_text("Plugged")  # never unplugged
+    await asyncio.to_thread(guest.wait_for_console, web_vm["console"], f"NETDEV-CARRIER {mac} down", 30.0, seen)
+
+
+async def test_the_nic_table_shows_each_nics_profile_and_whether_it_mirrors(
+    page: Page, web_vm: dict[str, Any], engine_setup: EngineSetup
+) -> None:
+    s = engine_setup
+    await s.api.ok("POST", f"/networks/{s.network_id}/vnicprofiles", {"name": "watch", "port_mirroring": True})
+    await login(page)  # (the page reads the profiles at login)
+    await open_vm(page)
+    await new_nic(page, "page-watch", profile_label="red / watch")
+    watching = row(page, "page-watch")
+    await expect(watching.locator(".status-text")).to_have_text("Plugged")
+    await expect(watching.locator(".nic-profile")).to_have_text("red / watch")
+    await expect(watching.locator(".nic-mirroring")).to_contain_text("Yes")
+    await expect(watching.locator(".nic-mirroring span[title]")).to_have_attribute(
+        "title", "Mirrors all traffic of red on its host"
+    )
+    await expect(row(page, "page1").locator(".nic-mirroring")).to_have_text("No")
 
 
 async def test_a_nic_added_with_the_box_unchecked_stays_unplugged(

@@ -174,8 +174,12 @@ async def _objects(engine: EngineClient) -> dict[str, str]:
     vm = await engine.ok("POST", "/vms", vm)
     nic = {"name": "nic1", "vnic_profile": {"id": profile["id"]}, "plugged": False}
     nic = await engine.ok("POST", f"/vms/{vm['id']}/nics", nic)
+    disk = await engine.ok("POST", f"/vms/{vm['id']}/diskattachments", {"disk": {"name": "fuzz.img", "format": "raw"}})
+    rates = {"outbound_average": 10, "outbound_peak": 20, "outbound_burst": 5}
+    qos = await engine.ok("POST", f"/datacenters/{dc['id']}/qoss", {"name": "fuzz-qos", "type": "network", **rates})
     return {"datacenters": dc["id"], "clusters": cluster["id"], "networks": network["id"],
-            "vnicprofiles": profile["id"], "hosts": host["id"], "vms": vm["id"], "nic": nic["id"]}  # fmt: skip
+            "vnicprofiles": profile["id"], "hosts": host["id"], "vms": vm["id"], "nic": nic["id"],
+            "qoss": qos["id"], "disks": disk["id"]}  # fmt: skip
 
 
 def _ref(object_id: str, tag: str | None = None) -> dict[str, Any]:
@@ -190,7 +194,8 @@ def _naming_known_ids(doc: dict[str, Any], ids: dict[str, str]) -> dict[str, Any
     schemas = doc["components"]["schemas"]
     for schema, prop, kind in (("ClusterInput", "data_center", "datacenters"), ("NetworkInput", "data_center",
                                "datacenters"), ("NetworkInput", "cluster", "clusters"), ("VmInput", "cluster",
-                               "clusters"), ("NicInput", "vnic_profile", "vnicprofiles")):  # fmt: skip
+                               "clusters"), ("NicInput", "vnic_profile", "vnicprofiles"), ("VnicProfileUpdate",
+                               "network", "networks"), ("VnicProfileUpdate", "qos", "qoss")):  # fmt: skip
         schemas[schema]["properties"][prop] = _ref(ids[kind])
     schemas["NetworkRef"] = _ref(ids["networks"], "network")
     hosts = schemas["StartVmInput"]["properties"]["vm"]["properties"]["placement_policy"]["properties"]["hosts"]
@@ -199,7 +204,8 @@ def _naming_known_ids(doc: dict[str, Any], ids: dict[str, str]) -> dict[str, Any
         for op in ops.values():
             for param in op.get("parameters", []):
                 if param["in"] == "path":
-                    kind = param["name"] if param["name"] == "nic" else "vms" if param["name"] == "vm" else None
+                    named = {"nic": "nic", "vm": "vms", "profile": "vnicprofiles", "qos": "qoss", "disk": "disks"}
+                    kind = named.get(param["name"])
                     kind = kind or re.search(r"/(\w+)/\{id\}", path).group(1)  # type: ignore[union-attr]
                     param["schema"] = {"type": "string", "enum": [ids[kind]]}
     return doc

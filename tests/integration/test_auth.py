@@ -99,7 +99,7 @@ async def test_the_read_only_user_can_do_no_nic_action_and_is_shown_why(database
         # Nothing changed, and what the reader is shown says so before it tries.
         shown = await reader.ok("GET", f"{base}/{nic['id']}")
         assert (shown["name"], shown["plugged"]) == ("nic1", False)
-        assert set(shown["disabled_actions"]) == {"activate", "deactivate", "edit", "remove"}
+        assert set(shown["disabled_actions"]) == {"activate", "deactivate", "edit", "edit_link", "remove"}
         assert "add_nic" in (await reader.ok("GET", f"/vms/{vm['id']}"))["disabled_actions"]
         assert "add_nic" not in (await admin.ok("GET", f"/vms/{vm['id']}"))["disabled_actions"]
         assert [n["name"] for n in (await admin.ok("GET", base))["nic"]] == ["nic1"]

@@ -6,6 +6,7 @@ the real stack is tests/e2e/test_faults.py."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import asyncpg
 import pytest
@@ -209,3 +210,43 @@ async def test_a_change_that_waits_too_long_for_its_vm_is_refused_as_busy(
         assert running.vm.id in running.agent.vms  # nothing reached the host
     finally:
         await pool.close()
+
+
+async def test_a_link_change_whose_answer_was_lost_is_settled_by_the_next_monitoring_cycle(running: Running) -> None:
+    r = running
+    r.agent.script("VM.updateDevice", AnswerLost())
+    with pytest.raises(EngineError) as lost:
+        await nics.update_nic(r.ctx, USER, r.vm.id, r.nic1.id, NicFields(linked=False), None)
+    assert lost.value.kind is errors.HOST_NOT_RESPONDING and "will follow what the host did" in lost.value.detail
+    assert (await _nic(r, r.nic1.id)).linked is True  # nobody knows yet: the database stays
+    assert await journal(r) == [("update", r.nic1.id)]
+
+    await Monitor(r.ctx, "engine-a", SETTINGS, EngineMetrics()).cycle()
+    assert (await _nic(r, r.nic1.id)).linked is False  # the host did it
+    assert await journal(r) == []
+    found = await events(r)
+    assert reconcile.NIC_LINK_ON_HOST not in [code for code, _ in found]  # explained, not "outside the engine"
+    settled = next(text for code, text in found if code == reconcile.INTERRUPTED_SETTLED)
+    assert "link change of NIC nic1" in settled and "has its link down" in settled and "it had finished" in settled
+
+
+async def test_a_link_change_the_host_never_received_is_settled_as_not_done(running: Running) -> None:
+    r = running
+    r.agent.script("VM.updateDevice", unreachable(r.host))
+    with pytest.raises(EngineError):
+        await nics.update_nic(r.ctx, USER, r.vm.id, r.nic1.id, NicFields(linked=False), None)
+    await Monitor(r.ctx, "engine-a", SETTINGS, EngineMetrics()).cycle()
+    assert (await _nic(r, r.nic1.id)).linked is True and await journal(r) == []
+    settled = next(text for code, text in await events(r) if code == reconcile.INTERRUPTED_SETTLED)
+    assert "has its link up" in settled and "it had not happened" in settled
+
+
+async def test_monitoring_follows_a_link_changed_behind_the_engines_back(running: Running) -> None:
+    r = running
+    placed = r.agent.vms[r.vm.id][alias_of(r.nic1)]
+    r.agent.vms[r.vm.id][alias_of(r.nic1)] = replace(placed, link_active=False)  # virsh domif-setlink … down
+    await Monitor(r.ctx, "engine-a", SETTINGS, EngineMetrics()).cycle()
+    nic = await _nic(r, r.nic1.id)
+    assert (nic.linked, nic.plugged, nic.address) == (False, True, r.nic1.address)
+    code, text = (await events(r))[0]
+    assert code == reconcile.NIC_LINK_ON_HOST and "link of NIC nic1 of VM vm1 is down" in text

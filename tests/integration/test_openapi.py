@@ -186,6 +186,39 @@ async def test_real_answers_match_the_schemas(database_url: str, output_dir: Pat
         ]
         await check.call("GET", f"{api}/vnicprofiles/{{id}}", 200, id=profile["id"])
 
+        # Network QoS of the data center, and vNIC profiles with port mirroring, a QoS, pass-through.
+        qoss, dc_id = f"{api}/datacenters/{{id}}/qoss", dc["id"]
+        qos_path = f"{qoss}/{{qos}}"
+        rates = {"inbound_average": 10, "inbound_peak": 20, "inbound_burst": 5}
+        qos = await check.call("POST", qoss, 201, {"name": "oa-qos", "type": "network", **rates}, id=dc_id)
+        assert qos["inbound_peak"] == 20 and "outbound_average" not in qos
+        half = {"name": "oa-half", "type": "network", "outbound_average": 5}
+        assert "together" in (await check.call("POST", qoss, 400, half, id=dc_id))["detail"]
+        await check.call("GET", qoss, 200, id=dc_id)
+        await check.call("GET", qos_path, 200, id=dc_id, qos=qos["id"])
+        outbound = {"outbound_average": 1, "outbound_peak": 2, "outbound_burst": 3}
+        assert (await check.call("PUT", qos_path, 200, outbound, id=dc_id, qos=qos["id"]))["outbound_burst"] == 3
+        mirror = {
+            "name": "oa-mirror",
+            "network": {"id": network["id"]},
+            "port_mirroring": True,
+            "qos": {"id": qos["id"]},
+        }
+        mirror = await check.call("POST", f"{api}/vnicprofiles", 201, mirror)
+        assert mirror["qos"]["id"] == qos["id"] and mirror["pass_through"] == {"mode": "disabled"}
+        in_use = await check.call("DELETE", qos_path, 409, id=dc_id, qos=qos["id"])
+        assert "used by vNIC profiles oa-mirror" in in_use["detail"]
+        of_spare = f"{api}/networks/{{id}}/vnicprofiles"
+        sriov = await check.call("POST", of_spare, 201, {"name": "oa-sriov", "pass_through": {"mode": "enabled"}},
+                                 id=spare["id"])  # fmt: skip
+        await check.call("GET", f"{of_spare}/{{profile}}", 200, id=spare["id"], profile=sriov["id"])
+        await check.call("GET", f"{of_spare}/{{profile}}", 404, id=network["id"], profile=sriov["id"])
+        plain = await check.call("PUT", f"{api}/vnicprofiles/{{id}}", 200, {"qos": {}}, id=mirror["id"])
+        assert "qos" not in plain and plain["port_mirroring"] is True
+        await check.call("DELETE", qos_path, 200, id=dc_id, qos=qos["id"])
+        await check.call("DELETE", f"{of_spare}/{{profile}}", 200, id=spare["id"], profile=sriov["id"])
+        await check.call("DELETE", f"{api}/vnicprofiles/{{id}}", 200, id=mirror["id"])
+
         # A host whose agent does not answer (nothing listens on the port): it is non_responsive.
         host = {"name": "oa-host", "address": "127.0.0.1", "port": free_port(), "cluster": ref}
         host = await check.call("POST", f"{api}/hosts", 201, host)
@@ -218,6 +251,18 @@ async def test_real_answers_match_the_schemas(database_url: str, output_dir: Pat
         done = await check.call("POST", f"{nic_path}/deactivate", 200, vm=vm["id"], nic=nic["id"])
         assert done["nic"]["plugged"] is False
 
+        attachments = f"{vm_path}/diskattachments"
+        disk = {"bootable": True, "disk": {"name": "tiny-disk.qcow2", "format": "cow"}}
+        disk = await check.call("POST", attachments, 201, disk, id=vm["id"])
+        assert disk["disk"] == {"id": disk["id"], "name": "tiny-disk.qcow2", "format": "cow", "storage_type": "image"}
+        await check.call("GET", attachments, 200, id=vm["id"])
+        await check.call("GET", f"{attachments}/{{disk}}", 200, id=vm["id"], disk=disk["id"])
+        second = {"bootable": True, "disk": {"name": "other.img", "format": "raw"}}
+        assert "one bootable disk" in (await check.call("POST", attachments, 409, second, id=vm["id"]))["detail"]
+        path = {"disk": {"name": "../etc/shadow", "format": "raw"}}
+        assert "not a path" in (await check.call("POST", attachments, 400, path, id=vm["id"]))["detail"]
+        await check.call("DELETE", f"{attachments}/{{disk}}", 200, id=vm["id"], disk=disk["id"])
+        await check.call("GET", f"{attachments}/{{disk}}", 404, id=vm["id"], disk=disk["id"])
         await check.call("POST", f"{vm_path}/start", 409, {}, id=vm["id"])  # no host is up
         stopped = await check.call("POST", f"{vm_path}/stop", 200, id=vm["id"])
         assert stopped["vm"]["status"] == "down"
@@ -231,6 +276,8 @@ async def test_real_answers_match_the_schemas(database_url: str, output_dir: Pat
         bad_mac = {"name": "nic2", "vnic_profile": {"id": profile["id"]}, "mac": {"address": "bogus"}}
         assert (await check.call("POST", nics, 400, bad_mac, vm=vm["id"]))["code"] == "INVALID_MAC_ADDRESS"
         await check.call("POST", nics, 409, {"name": "nic1", "vnic_profile": {"id": profile["id"]}}, vm=vm["id"])
+        used = await check.call("DELETE", f"{api}/vnicprofiles/{{id}}", 409, id=profile["id"])
+        assert used["detail"].startswith("vNIC profile oa-net is used by NICs (oa-vm/nic1)")
         await check.call("GET", f"{api}/vms", 400, query="?search=bogus")
         async with engine.session.get(f"{engine.base}{api}/vms", headers={"Accept": "application/json"}) as resp:
             assert resp.status == 401

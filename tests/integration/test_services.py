@@ -4,16 +4,19 @@ a VM the host still runs, a refusal after the host already acted)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from engine.domain import errors
 from engine.domain.errors import EngineError
-from engine.services import nics, vms
+from engine.services import disks, nics, vms
+from engine.services.disks import DiskFields
 from engine.services.hosts_calls import alias_of
 from engine.services.nics import NicFields
 from shared_schema.answers import LIBVIRT_CODE, PlacedNic, VmStats
 from shared_schema.nic import PciAddress
-from tests.fakes import hotplug_refused, unreachable
+from tests.fakes import hotplug_refused, unreachable, update_refused
 from tests.integration.conftest import USER, Running
 
 
@@ -111,3 +114,120 @@ async def test_stopping_a_vm_the_host_no_longer_runs_completes(running: Running)
     del r.agent.vms[r.vm.id]  # destroyed behind the engine's back
     stopped = await vms.stop_vm(r.ctx, USER, r.vm.id)
     assert stopped.status == "down" and stopped.host_id is None
+
+
+async def linked(r: Running, nic_id: str) -> tuple[bool, bool, str]:
+    async with r.ctx.transaction() as repo:
+        nic = await repo.nic(r.vm.id, nic_id)
+    return nic.linked, nic.plugged, str(nic.address or "")
+
+
+async def test_the_link_of_a_plugged_nic_of_a_running_vm_changes_on_the_host_in_place(running: Running) -> None:
+    r = running
+    address = str(r.nic1.address)
+    down = await nics.update_nic(r.ctx, USER, r.vm.id, r.nic1.id, NicFields(linked=False), None)
+    assert (down.linked, down.plugged, str(down.address)) == (False, True, address)
+    assert r.agent.verbs()[-1] == "VM.updateDevice"  # no unplug, no plug
+    _, _, update = r.agent.calls[-1]
+    assert update.to_params() == {"deviceType": "interface", "alias": alias_of(r.nic1), "linkActive": False}
+    assert r.agent.vms[r.vm.id][alias_of(r.nic1)].link_active is False
+    assert await linked(r, r.nic1.id) == (False, True, address)
+    async with r.ctx.transaction() as repo:
+        entry = (await repo.audit_entries(r.vm.id))[0]
+    assert (entry.log_type, entry.message) == (nics.UPDATED, "NIC nic1 of VM vm1 was updated. Its link is down now.")
+
+    up = await nics.update_nic(r.ctx, USER, r.vm.id, r.nic1.id, NicFields(linked=True), None)
+    assert (up.linked, r.agent.vms[r.vm.id][alias_of(r.nic1)].link_active) == (True, True)
+
+
+async def test_a_link_asked_as_the_database_has_it_is_checked_with_the_host(running: Running) -> None:
+    r = running
+    r.agent.vms[r.vm.id][alias_of(r.nic1)] = replace(r.agent.vms[r.vm.id][alias_of(r.nic1)], link_active=False)
+    up = await nics.update_nic(r.ctx, USER, r.vm.id, r.nic1.id, NicFields(linked=True), None)
+    assert up.linked and r.agent.vms[r.vm.id][alias_of(r.nic1)].link_active is True
+    assert r.agent.verbs()[-2:] == ["Host.getVMFullList", "VM.updateDevice"]
+
+
+async def test_any_other_change_of_a_plugged_nic_of_a_running_vm_is_refused_before_the_host(running: Running) -> None:
+    r = running
+    calls = len(r.agent.calls)
+    with pytest.raises(EngineError) as refused:
+        await nics.update_nic(r.ctx, USER, r.vm.id, r.nic1.id, NicFields(name="renamed", linked=False), None)
+    assert refused.value.kind is errors.UPDATE_PLUGGED_RUNNING
+    assert "only its link state (linked) can change" in refused.value.detail
+    assert refused.value.detail.endswith("before editing its name")
+    assert "VM.updateDevice" not in r.agent.verbs()[calls:]
+    assert await linked(r, r.nic1.id) == (True, True, str(r.nic1.address))
+    assert (await audit_codes(r))[0] == nics.UPDATE_FAILED
+
+
+async def test_a_host_refusing_a_link_change_is_update_nic_failed_with_its_reason(running: Running) -> None:
+    r = running
+    r.agent.script("VM.updateDevice", update_refused("Operation not supported: cannot modify link state"))
+    with pytest.raises(EngineError) as refused:
+        await nics.update_nic(r.ctx, USER, r.vm.id, r.nic1.id, NicFields(linked=False), None)
+    assert refused.value.kind is errors.UPDATE_NIC_FAILED and refused.value.kind.status == 502
+    assert refused.value.data["hostCode"] == 56
+    assert refused.value.detail == "Failed to update device: Operation not supported: cannot modify link state"
+    assert await linked(r, r.nic1.id) == (True, True, str(r.nic1.address))
+    async with r.ctx.transaction() as repo:
+        entry = (await repo.audit_entries(r.vm.id))[0]
+        assert await repo.open_operations(r.vm.id) == []  # a refusal leaves nothing to settle
+    assert entry.log_type == nics.UPDATE_FAILED
+    assert entry.message == f"Failed to update NIC nic1 of VM vm1: {refused.value.detail}"
+
+
+async def test_a_link_change_of_a_nic_of_a_stopped_vm_changes_the_database_only(running: Running) -> None:
+    r = running
+    await vms.stop_vm(r.ctx, USER, r.vm.id)
+    calls = len(r.agent.calls)
+    down = await nics.update_nic(r.ctx, USER, r.vm.id, r.nic1.id, NicFields(linked=False), None)
+    assert (down.linked, down.plugged) == (False, True) and len(r.agent.calls) == calls
+    started = await vms.run_vm(r.ctx, USER, r.vm.id)
+    ((_, _, spec),) = [c for c in r.agent.calls[calls:] if c[0] == "VM.create"]
+    assert started.status == "up" and spec.nics[0].link_active is False
+
+
+async def test_a_q35_vm_starts_as_q35_and_hot_plugs_past_26_devices_until_its_host_says_no(running: Running) -> None:
+    r = running
+    q35 = await vms.add_vm(
+        r.ctx, USER, replace(r.vm, name="q35", bios_type="q35_sea_bios", status="down", host_id=None)
+    )
+    await vms.run_vm(r.ctx, USER, q35.id)
+    (spec,) = [what for verb, vm_id, what in r.agent.calls if verb == "VM.create" and vm_id == q35.id]
+    assert spec.machine == "q35"
+    placed = [
+        await nics.add_nic(r.ctx, USER, q35.id, NicFields(name=f"n{i}", profile_id=r.profile.id)) for i in range(27)
+    ]
+    assert all(n.plugged for n in placed)  # no i440fx budget of 26
+    spare = await nics.add_nic(r.ctx, USER, q35.id, NicFields(name="spare", profile_id=r.profile.id), False)
+    full = "no free PCIe root port left for hot plug: the VM was started with 27 (pcie_hotplug_ports); unplug a device"
+    r.agent.script("VM.hotplugNic", hotplug_refused(full))
+    with pytest.raises(EngineError) as refused:
+        await nics.set_plugged(r.ctx, USER, q35.id, spare.id, True)
+    assert refused.value.kind is errors.ACTIVATE_NIC_FAILED and refused.value.detail.endswith(full)
+    async with r.ctx.transaction() as repo:
+        assert (await repo.nic(q35.id, spare.id)) == spare
+
+
+async def test_disks_attach_while_the_vm_is_down_and_go_to_the_host_as_drives(running: Running) -> None:
+    r = running
+    boot = DiskFields(name="tiny-disk.qcow2", format="cow", bootable=True)
+    with pytest.raises(EngineError) as refused:
+        await disks.attach_disk(r.ctx, USER, r.vm.id, boot)
+    assert refused.value.kind is errors.VM_STATUS_ILLEGAL and "does not hot-plug disks" in refused.value.detail
+    await vms.stop_vm(r.ctx, USER, r.vm.id)
+    disk = await disks.attach_disk(r.ctx, USER, r.vm.id, boot)
+    await disks.attach_disk(r.ctx, USER, r.vm.id, DiskFields(name="data.img", read_only=True))
+    await vms.run_vm(r.ctx, USER, r.vm.id)
+    (spec,) = [what for verb, _, what in r.agent.calls if verb == "VM.create"][-1:]
+    assert [(d.image, d.format, d.boot_order, d.readonly) for d in spec.drives] == [
+        ("tiny-disk.qcow2", "cow", 1, False),
+        ("data.img", "raw", None, True),
+    ]
+    async with r.ctx.transaction() as repo:  # each virtio disk takes a PCI slot of the i440fx budget
+        assert (await repo.site(await repo.vm(r.vm.id))).plugged_count == 3
+    with pytest.raises(EngineError) as refused:
+        await disks.detach_disk(r.ctx, USER, r.vm.id, disk.id)
+    assert refused.value.kind is errors.VM_STATUS_ILLEGAL
+    assert (await audit_codes(r))[:2] == [disks.DETACH_FAILED, vms.AUDIT_RUN]

@@ -5,15 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from lxml import etree
 
 from engine.api import representation as rep
 from engine.domain import errors
 from engine.domain.errors import EngineError
-from engine.domain.model import Cluster, Host, Network, Nic, Version, Vm, VnicProfile
+from engine.domain.model import Cluster, Disk, Host, Network, NetworkQos, Nic, QosRate, Version, Vm, VnicProfile
+from engine.services.disks import DiskFields
 from engine.services.hosts_calls import alias_of, nic_spec, vm_spec
 from engine.services.nics import NicFields
+from engine.services.profiles import NO_QOS, ProfileFields
 from shared_schema.nic import NicSpec, PciAddress
 from shared_schema.vm import VmSpec
+from vdsm_agent.interface_xml import build_interface, to_string
 
 PREFIXES = ["/ovirt-engine/api", "/api"]
 VM_ID = "6f1b7c1e-3d5a-4a55-9b0c-2f6e8d7a9b10"
@@ -136,6 +140,7 @@ def test_vm_json_is_ovirts_shape(prefix: str) -> None:
             "initrd": "initrd.img",
             "cmdline": "console=ttyS0",
         },
+        "bios": {"type": "i440fx_sea_bios"},
         "custom_properties": {"custom_property": [{"name": "console_log", "value": "/var/log/web-01.log"}]},
         "actions": {
             "link": [
@@ -143,7 +148,10 @@ def test_vm_json_is_ovirts_shape(prefix: str) -> None:
                 {"rel": "stop", "href": f"{prefix}/vms/{VM_ID}/stop"},
             ]
         },
-        "link": [{"rel": "nics", "href": f"{prefix}/vms/{VM_ID}/nics"}],
+        "link": [
+            {"rel": "nics", "href": f"{prefix}/vms/{VM_ID}/nics"},
+            {"rel": "diskattachments", "href": f"{prefix}/vms/{VM_ID}/diskattachments"},
+        ],
         "host": {"id": "h1", "href": f"{prefix}/hosts/h1"},
     }
 
@@ -206,9 +214,59 @@ def test_profile_json_links_its_network(prefix: str, mirroring: bool) -> None:
         "id": "p1",
         "href": f"{prefix}/vnicprofiles/p1",
         "name": "storage",
+        "description": "",
         "port_mirroring": mirroring,
+        "pass_through": {"mode": "disabled"},
         "network": {"id": "n1", "href": f"{prefix}/networks/n1"},
     }
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"name": "m", "network": {"id": "n1"}, "port_mirroring": "true"},
+         ProfileFields(name="m", network_id="n1", port_mirroring=True)),
+        ({"pass_through": {"mode": "enabled"}, "qos": {"id": "q1"}}, ProfileFields(pass_through=True, qos_id="q1")),
+        ({"pass_through": {"mode": "disabled"}, "qos": {}}, ProfileFields(pass_through=False, qos_id=NO_QOS)),
+        ({"description": "d"}, ProfileFields(description="d")),
+    ],
+)  # fmt: skip
+def test_profile_fields_read_ovirts_shape(body: dict[str, Any], fields: ProfileFields) -> None:
+    assert rep.profile_fields(body) == fields
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"pass_through": {"mode": "on"}}, "pass_through.mode"), ({"pass_through": "enabled"}, "pass_through"),
+     ({"port_mirroring": "yes"}, "port_mirroring"), ({"qos": {"id": 5}}, "qos.id"), ({"qos": "gold"}, "qos")],
+)  # fmt: skip
+def test_profile_fields_refuse_a_wrong_shape_naming_the_field(body: dict[str, Any], field: str) -> None:
+    invalid(lambda: rep.profile_fields(body), field)
+
+
+def test_qos_fields_take_numbers_or_their_digits() -> None:
+    fields = rep.qos_fields({"name": "gold", "type": "network", "inbound_average": "10", "inbound_peak": 20})
+    assert (fields.inbound_average, fields.inbound_peak, fields.inbound_burst) == (10, 20, None)
+    invalid(lambda: rep.qos_fields({"outbound_burst": 1.5}), "outbound_burst")
+
+
+def test_a_profiles_qos_reaches_the_agent_in_libvirts_units_and_becomes_bandwidth() -> None:
+    """engine (oVirt's Mbps, MB) -> specParams (kB/s, kB) -> the agent's <bandwidth>."""
+    qos = NetworkQos("q1", "gold", "d1", inbound=QosRate(10, 20, 5), outbound=QosRate(1, 2, 3))
+    spec = nic_spec(make_nic(qos=qos, port_mirroring=True))
+    params = spec.to_params()
+    assert params["specParams"] == {
+        "inbound": {"average": 1250, "peak": 2500, "burst": 5000},
+        "outbound": {"average": 125, "peak": 250, "burst": 3000},
+    }
+    assert params["promisc"] == ["br-storage"]
+    built = to_string(build_interface(NicSpec.from_params(params)))
+    bandwidth = etree.fromstring(built).find("bandwidth")
+    assert etree.tostring(bandwidth, method="c14n") == (
+        b'<bandwidth><inbound average="1250" burst="5000" peak="2500"></inbound>'
+        b'<outbound average="125" burst="3000" peak="250"></outbound></bandwidth>'
+    )
+    assert "bandwidth" not in to_string(build_interface(nic_spec(make_nic())))
 
 
 def test_collection_wraps_items_under_the_singular_name_and_names_its_root_plural() -> None:
@@ -294,6 +352,35 @@ def test_vm_from_body_reads_every_field() -> None:
 def test_a_vm_round_trips_through_its_json() -> None:
     vm = make_vm(id="", status="down", host_id=None)
     assert rep.vm_from_body(rep.vm_json("/api", vm)) == vm
+    q35 = make_vm(id="", status="down", host_id=None, bios_type="q35_sea_bios", custom_emulated_machine="pc-q35-7.2")
+    assert rep.vm_from_body(rep.vm_json("/api", q35)) == q35
+
+
+@pytest.mark.parametrize(
+    ("body", "bios", "machine"),
+    [
+        ({}, "i440fx_sea_bios", "pc"),
+        ({"bios": {"type": "cluster_default"}}, "i440fx_sea_bios", "pc"),
+        ({"bios": {"type": "q35_sea_bios"}}, "q35_sea_bios", "q35"),
+        ({"bios": {"type": "i440fx_sea_bios"}}, "i440fx_sea_bios", "pc"),
+        ({"custom_emulated_machine": "pc-q35-7.2"}, "q35_sea_bios", "pc-q35-7.2"),
+        ({"bios": {}, "custom_emulated_machine": "q35"}, "q35_sea_bios", "q35"),
+        ({"custom_emulated_machine": "pc-i440fx-7.2"}, "i440fx_sea_bios", "pc-i440fx-7.2"),
+    ],
+)
+def test_a_vm_is_q35_by_its_bios_type_or_its_custom_machine(body: dict[str, Any], bios: str, machine: str) -> None:
+    vm = rep.vm_from_body({"name": "web-01", "cluster": {"id": "c1"}, **body})
+    assert (vm.bios_type, vm.machine, vm.q35) == (bios, machine, "q35" in machine)
+    shown = rep.vm_json("/api", vm)
+    assert shown["bios"] == {"type": bios}
+    assert shown.get("custom_emulated_machine") == body.get("custom_emulated_machine")
+
+
+def test_vm_spec_sends_the_machine_only_when_it_is_not_i440fx() -> None:
+    assert "emulatedMachine" not in vm_spec(make_vm(), []).to_params()
+    assert vm_spec(make_vm(bios_type="q35_sea_bios"), []).to_params()["emulatedMachine"] == "q35"
+    custom = vm_spec(make_vm(bios_type="q35_sea_bios", custom_emulated_machine="pc-q35-7.2"), [])
+    assert VmSpec.from_params(custom.to_params()).machine == "pc-q35-7.2"
 
 
 BAD_VM_BODIES: list[tuple[str, dict[str, Any], str]] = [
@@ -307,6 +394,13 @@ BAD_VM_BODIES: list[tuple[str, dict[str, Any], str]] = [
     ("memory as a list", {"name": "web-01", "cluster": {"id": "c1"}, "memory": [1]}, "memory"),
     ("os not an object", {"name": "web-01", "cluster": {"id": "c1"}, "os": "rhel_6"}, "os"),
     ("os.type not text", {"name": "web-01", "cluster": {"id": "c1"}, "os": {"type": 6}}, "os.type"),
+    ("bios not an object", {"name": "web-01", "cluster": {"id": "c1"}, "bios": "q35_sea_bios"}, "bios"),
+    ("bios.type not text", {"name": "web-01", "cluster": {"id": "c1"}, "bios": {"type": {}}}, "bios.type"),
+    (
+        "machine not text",
+        {"name": "web-01", "cluster": {"id": "c1"}, "custom_emulated_machine": 35},
+        "custom_emulated_machine",
+    ),
     (
         "properties not a list",
         {"name": "web-01", "cluster": {"id": "c1"}, "custom_properties": {"custom_property": {"name": "x"}}},
@@ -424,3 +518,30 @@ def test_vm_spec_sends_no_path_even_when_a_custom_property_names_one() -> None:
     params = vm_spec(make_vm(custom_properties={"console_log": "/tmp/x/victim.txt"}), []).to_params()
     assert "consoleLog" not in params and "/tmp/x/victim.txt" not in str(params)
     assert params["nics"] == []
+
+
+def test_disk_fields_read_an_inline_disk_by_image_name_and_format() -> None:
+    body = {"bootable": "true", "interface": "virtio", "active": True, "disk": {"name": "tiny.qcow2", "format": "cow"}}
+    assert rep.disk_fields(body) == DiskFields("tiny.qcow2", "cow", "virtio", bootable=True)
+    assert rep.disk_fields({"disk": {"name": "a.img", "format": "raw"}}) == DiskFields("a.img", "raw")
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [({}, "needs its disk"), ({"disk": {"id": "d1"}}, "keeps no disks apart from VMs"),
+     ({"disk": {"name": "a.img"}}, "disk.format (raw or cow)"), ({"disk": {"name": 5, "format": "raw"}}, "disk.name"),
+     ({"disk": {"name": "a.img", "format": "raw"}, "active": False}, "always active")],
+)  # fmt: skip
+def test_disk_fields_refuse_what_this_engine_cannot_keep(body: dict[str, Any], words: str) -> None:
+    invalid(lambda: rep.disk_fields(body), words)
+
+
+def test_a_bootable_disk_goes_to_the_host_as_a_drive_booting_first() -> None:
+    disks = [Disk("d1", VM_ID, "tiny-disk.qcow2", "cow", bootable=True), Disk("d2", VM_ID, "data.img", read_only=True)]
+    params = vm_spec(make_vm(kernel="", initrd=""), [], disks).to_params()
+    assert params["drives"] == [
+        {"device": "disk", "iface": "virtio", "format": "cow", "image": "tiny-disk.qcow2", "bootOrder": 1},
+        {"device": "disk", "iface": "virtio", "format": "raw", "image": "data.img", "readonly": True},
+    ]
+    assert VmSpec.from_params(params).drives[0].boot_order == 1
+    assert "drives" not in vm_spec(make_vm(), []).to_params()

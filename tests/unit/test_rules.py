@@ -5,13 +5,26 @@ refuses, so that a rule that refused nothing, or everything, fails here."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from engine.domain import errors, rules
 from engine.domain.errors import EngineError, ErrorKind
-from engine.domain.model import Cluster, Host, Network, Nic, Version, Vm
+from engine.domain.model import (
+    Cluster,
+    Disk,
+    Host,
+    Network,
+    NetworkQos,
+    Nic,
+    ProfileUser,
+    QosRate,
+    Version,
+    Vm,
+    VnicProfile,
+)
 from engine.domain.os_types import OS_TYPES
 from engine.domain.rules import Refusal, Site
 
@@ -143,6 +156,42 @@ def test_the_pci_device_budget_bounds_plugging(plugged: int, allowed: bool) -> N
             assert str(rules.PCI_DEVICE_BUDGET) in refused(refusal, errors.PCI_BUDGET).detail
 
 
+@pytest.mark.parametrize("status", ["up", "down"])
+def test_a_q35_vm_has_no_pci_slot_budget_its_host_counts_its_free_root_ports(status: str) -> None:
+    q35 = make_vm(status=status, bios_type="q35_sea_bios")
+    assert rules.refuse_plug(q35, make_nic(plugged=False), make_site(plugged_count=rules.PCI_DEVICE_BUDGET)) is None
+    custom = make_vm(status=status, bios_type="q35_sea_bios", custom_emulated_machine="pc-q35-7.2")
+    assert rules.refuse_plug(custom, make_nic(plugged=False), make_site(plugged_count=60)) is None
+    i440fx = make_vm(status=status, custom_emulated_machine="pc-i440fx-7.2")
+    refused(rules.refuse_plug(i440fx, make_nic(plugged=False), make_site(plugged_count=26)), errors.PCI_BUDGET)
+
+
+MACHINES: list[tuple[str, str, str | None]] = [
+    ("i440fx_sea_bios", "", None),
+    ("q35_sea_bios", "", None),
+    ("q35_sea_bios", "pc-q35-7.2", None),
+    ("i440fx_sea_bios", "pc-i440fx-7.2", None),
+    ("q35_ovmf", "", "needs UEFI firmware (OVMF), which the hosts of this engine do not have; use q35_sea_bios"),
+    ("q35_secure_boot", "", "bios.type q35_secure_boot needs UEFI firmware"),
+    ("bochs", "", "bios.type must be one of cluster_default, i440fx_sea_bios"),
+    ("i440fx_sea_bios", "pc-q35-7.2", "custom_emulated_machine pc-q35-7.2 is a q35 machine, but bios.type is i440fx"),
+    ("q35_sea_bios", "pc", "custom_emulated_machine pc is an i440fx machine, but bios.type is q35_sea_bios"),
+    ("i440fx_sea_bios", "virt-8.0", "custom_emulated_machine must be 'pc' (i440fx), 'q35'"),
+    ("i440fx_sea_bios", "pc -kernel /etc/shadow", "custom_emulated_machine must be"),
+]
+
+
+@pytest.mark.parametrize(("bios", "machine", "why"), MACHINES)
+def test_a_vm_is_seabios_on_i440fx_or_q35_with_a_machine_of_its_chipset(
+    bios: str, machine: str, why: str | None
+) -> None:
+    refusal = rules.refuse_new_vm(make_vm(bios_type=bios, custom_emulated_machine=machine))
+    if why is None:
+        assert refusal is None
+    else:
+        assert why in refused(refusal, errors.INVALID).detail
+
+
 def test_a_nic_without_a_network_is_not_hot_plugged() -> None:
     assert rules.refuse_plug(make_vm(status="down"), make_nic(plugged=False, bridge=""), make_site()) is None
     err = refused(rules.refuse_plug(make_vm(), make_nic(plugged=False, bridge=""), make_site()), errors.INVALID)
@@ -204,20 +253,48 @@ def test_a_network_is_attached_only_to_clusters_of_its_data_center() -> None:
 
 @pytest.mark.parametrize("status", ["up", "paused", "migrating", "powering_down", "not_responding"])
 def test_a_plugged_nic_of_a_vm_that_is_not_down_can_be_neither_edited_nor_removed(status: str) -> None:
-    vm, nic = make_vm(status=status), make_nic(plugged=True)
+    vm, nic, site = make_vm(status=status), make_nic(plugged=True), make_site()
     for refusal, kind in (
-        (rules.refuse_update(vm, nic), errors.UPDATE_PLUGGED_RUNNING),
+        (rules.refuse_update(vm, nic, site), errors.UPDATE_PLUGGED_RUNNING),
         (rules.refuse_remove(vm, nic), errors.REMOVE_PLUGGED_RUNNING),
     ):
         err = refused(refusal, kind)
         assert NIC_NAME in err.detail and "deactivate it (or stop the VM)" in err.detail
     for unplugged in (
-        rules.refuse_update(vm, make_nic(plugged=False)),
+        rules.refuse_update(vm, make_nic(plugged=False), site),
         rules.refuse_remove(vm, make_nic(plugged=False)),
     ):
         assert unplugged is None
     down = make_vm(status="down")
-    assert rules.refuse_update(down, nic) is None and rules.refuse_remove(down, nic) is None
+    assert rules.refuse_update(down, nic, site) is None and rules.refuse_remove(down, nic) is None
+
+
+@pytest.mark.parametrize("status", ["up", "powering_up"])
+def test_only_the_link_of_a_plugged_nic_of_a_running_vm_may_change(status: str) -> None:
+    vm, nic, site = make_vm(status=status), make_nic(plugged=True), make_site()
+    assert rules.refuse_update(vm, nic, site, frozenset({"linked"})) is None
+    err = refused(rules.refuse_update(vm, nic, site, frozenset({"linked", "name"})), errors.UPDATE_PLUGGED_RUNNING)
+    assert "only its link state (linked) can change" in err.detail and err.detail.endswith("before editing its name")
+    everything = refused(rules.refuse_update(vm, nic, site), errors.UPDATE_PLUGGED_RUNNING)
+    assert everything.detail.endswith("before editing anything else")
+
+
+@pytest.mark.parametrize("status", ["paused", "powering_down", "migrating"])
+def test_the_link_changes_in_place_only_on_a_running_vm(status: str) -> None:
+    err = refused(rules.refuse_update(make_vm(status=status), make_nic(), make_site(), frozenset({"linked"})),
+                  errors.UPDATE_PLUGGED_RUNNING)  # fmt: skip
+    assert err.detail.endswith("deactivate it (or stop the VM) before editing it")
+
+
+@pytest.mark.parametrize(
+    ("site", "kind"),
+    [(make_site(make_cluster(3, 0)), errors.HOTPLUG_CLUSTER_VERSION), (make_site(host=None), errors.HOST_NOT_FOUND)],
+    ids=["old cluster", "no host"],
+)
+def test_a_live_link_change_follows_the_hot_plug_rules(site: Site, kind: ErrorKind) -> None:
+    refused(rules.refuse_update(make_vm(), make_nic(), site, frozenset({"linked"})), kind)
+    refused(rules.refuse_update(make_vm(os_type="other"), make_nic(), make_site(), frozenset({"linked"})),
+            errors.HOTPLUG_OS)  # fmt: skip
 
 
 # --- VMs -----------------------------------------------------------------------------------
@@ -242,10 +319,17 @@ def test_vm_actions_follow_its_status(status: str, disabled: set[str]) -> None:
 # --- what the admin page enables: the same rules, asked ahead of time ----------------------
 
 
-def test_a_plugged_nic_of_a_running_vm_can_only_be_deactivated() -> None:
+def test_a_plugged_nic_of_a_running_vm_can_only_be_deactivated_or_have_its_link_changed() -> None:
     refusals = rules.nic_action_refusals(make_vm(status="up"), make_nic(plugged=True), make_site())
-    assert set(refusals) == {"activate", "edit", "remove"}
+    assert set(refusals) == {"activate", "edit", "remove"}  # edit_link is allowed
     assert "already plugged" in refusals["activate"]
+    assert "only its link state (linked) can change" in refusals["edit"]
+
+
+def test_edit_link_is_disabled_for_exactly_the_reason_the_engine_refuses_it() -> None:
+    vm, nic, site = make_vm(status="powering_down"), make_nic(plugged=True), make_site()
+    refusal = refused(rules.refuse_update(vm, nic, site, frozenset({"linked"})), errors.UPDATE_PLUGGED_RUNNING)
+    assert rules.nic_action_refusals(vm, nic, site)["edit_link"] == refusal.detail
 
 
 def test_an_unplugged_nic_of_a_running_vm_can_be_activated_edited_and_removed() -> None:
@@ -289,3 +373,55 @@ def test_a_new_vm_names_images_never_paths(image: str) -> None:
     assert rules.refuse_new_vm(make_vm(kernel="vmlinuz", initrd="initrd.img")) is None
     assert "not a path" in refused(rules.refuse_new_vm(make_vm(kernel=image)), errors.INVALID).detail
     assert "os.initrd" in refused(rules.refuse_new_vm(make_vm(initrd=image)), errors.INVALID).detail
+
+
+# --- vNIC profiles, network QoS, disks ----------------------------------------------------
+
+
+def _users(*plugged_running: bool) -> list[ProfileUser]:
+    return [ProfileUser(VM_NAME, "up" if on else "down", f"nic{i}", True) for i, on in enumerate(plugged_running)]
+
+
+def test_a_profile_changes_what_hosts_apply_only_without_plugged_nics_of_running_vms() -> None:
+    old = VnicProfile("p1", "watch", "net-1", port_mirroring=True)
+    quiet = replace(old, port_mirroring=False)
+    err = refused(rules.refuse_profile_change(old, quiet, _users(True, False)), errors.PROFILE_USED_ON_HOSTS)
+    assert f"({VM_NAME}/nic0)" in err.detail and "port mirroring" in err.detail and "nic1" not in err.detail
+    assert rules.refuse_profile_change(old, quiet, _users(False)) is None  # a stopped VM takes it at its start
+    assert rules.refuse_profile_change(old, replace(old, name="w2", description="d"), _users(True)) is None
+    refused(rules.refuse_profile_change(old, replace(old, network_id="net-2"), []), errors.INVALID)
+    refused(rules.refuse_profile_change(quiet, replace(quiet, pass_through=True), _users(False)), errors.IN_USE)
+    refused(rules.refuse_profile(replace(old, pass_through=True)), errors.INVALID)  # no mirroring with SR-IOV
+    refused(rules.refuse_remove_profile(old, _users(False)), errors.IN_USE)
+    assert rules.refuse_remove_profile(old, []) is None
+
+
+@pytest.mark.parametrize(
+    ("inbound", "allowed"),
+    [(QosRate(10, 20, 5), True), (QosRate(10, 10, 1), True), (QosRate(10, 9, 5), False), (QosRate(0, 1, 1), False),
+     (QosRate(1024, 2048, 10240), True), (QosRate(1025, 2048, 1), False), (QosRate(1, 2049, 1), False),
+     (QosRate(1, 1, 10241), False)],
+)  # fmt: skip
+def test_a_network_qos_follows_ovirts_ranges_and_peak_at_least_average(inbound: QosRate, allowed: bool) -> None:
+    refusal = rules.refuse_qos(NetworkQos("q1", "gold", "dc-1", inbound=inbound))
+    assert (refusal is None) == allowed, refusal
+
+
+def test_a_plugged_nic_of_a_pass_through_profile_is_refused_before_any_host() -> None:
+    for status in ("up", "down"):
+        err = refused(rules.refuse_plug(make_vm(status=status), make_nic(plugged=False, pass_through=True),
+                                        make_site()), errors.PASS_THROUGH_UNSUPPORTED)  # fmt: skip
+        assert "does not manage" in err.detail
+
+
+def test_a_disk_is_attached_to_a_vm_that_is_down_by_image_name_once_and_one_bootable() -> None:
+    down, disk = make_vm(status="down"), Disk("d1", "vm-1", "tiny.qcow2", "cow", bootable=True)
+    assert rules.refuse_attach_disk(down, [], disk) is None
+    refused(rules.refuse_attach_disk(make_vm(status="up"), [], disk), errors.VM_STATUS_ILLEGAL)
+    for bad in (replace(disk, name="../x"), replace(disk, name=""), replace(disk, format="vmdk"),
+                replace(disk, interface="ide")):  # fmt: skip
+        refused(rules.refuse_attach_disk(down, [], bad), errors.INVALID)
+    refused(rules.refuse_attach_disk(down, [disk], replace(disk, id="d2", bootable=False)), errors.NAME_IN_USE)
+    refused(rules.refuse_attach_disk(down, [disk], replace(disk, id="d2", name="b.img")), errors.CONFLICT)
+    eight = [Disk(f"d{i}", "vm-1", f"{i}.img") for i in range(8)]
+    refused(rules.refuse_attach_disk(down, eight, replace(disk, bootable=False)), errors.CONFLICT)

@@ -13,7 +13,20 @@ from engine.api import formats
 from engine.api import representation as rep
 from engine.domain import errors
 from engine.domain.errors import EngineError
-from engine.domain.model import AuditEntry, Cluster, DataCenter, Host, Network, Nic, Version, Vm, VnicProfile
+from engine.domain.model import (
+    AuditEntry,
+    Cluster,
+    DataCenter,
+    Disk,
+    Host,
+    Network,
+    NetworkQos,
+    Nic,
+    QosRate,
+    Version,
+    Vm,
+    VnicProfile,
+)
 from engine.services.views import Caller
 from shared_schema.nic import PciAddress
 
@@ -65,11 +78,13 @@ def test_a_list_of_vms_with_their_links() -> None:
               <name>web-01</name><status>up</status><memory>1073741824</memory>
               <cluster id="c1" href="{P}/clusters/c1"/>
               <os><type>rhel_6x64</type><kernel></kernel><initrd></initrd><cmdline></cmdline></os>
+              <bios><type>i440fx_sea_bios</type></bios>
               <custom_properties><custom_property><name>console_log</name><value>web-01.log</value></custom_property>
               </custom_properties>
               <actions><link rel="start" href="{P}/vms/{VM_ID}/start"/><link rel="stop" href="{P}/vms/{VM_ID}/stop"/>
               </actions>
               <link rel="nics" href="{P}/vms/{VM_ID}/nics"/>
+              <link rel="diskattachments" href="{P}/vms/{VM_ID}/diskattachments"/>
               <host id="h1" href="{P}/hosts/h1"/>
             </vm></vms>""",
     )
@@ -85,7 +100,8 @@ def test_data_center_cluster_network_profile_host() -> None:
         formats.Reply("data_center", rep.data_center_json(P, DataCenter("d1", "Default", "main"))),
         f"""<data_center id="d1" href="{P}/datacenters/d1"><name>Default</name><description>main</description>
               <link rel="clusters" href="{P}/datacenters/d1/clusters"/>
-              <link rel="networks" href="{P}/datacenters/d1/networks"/></data_center>""",
+              <link rel="networks" href="{P}/datacenters/d1/networks"/>
+              <link rel="qoss" href="{P}/datacenters/d1/qoss"/></data_center>""",
     )
     assert_xml(
         formats.Reply("cluster", rep.cluster_json(P, Cluster("c1", "prod", Version(4, 7), "", "d1"))),
@@ -103,13 +119,42 @@ def test_data_center_cluster_network_profile_host() -> None:
     )
     assert_xml(
         formats.Reply("vnic_profile", rep.profile_json(P, VnicProfile("p1", "blue", "n1"))),
-        f"""<vnic_profile id="p1" href="{P}/vnicprofiles/p1"><name>blue</name><port_mirroring>false</port_mirroring>
+        f"""<vnic_profile id="p1" href="{P}/vnicprofiles/p1"><name>blue</name><description></description>
+              <port_mirroring>false</port_mirroring><pass_through><mode>disabled</mode></pass_through>
               <network id="n1" href="{P}/networks/n1"/></vnic_profile>""",
+    )
+    mirror = VnicProfile("p2", "watch", "n1", port_mirroring=True, qos_id="q1", data_center_id="d1")
+    assert_xml(
+        formats.Reply("vnic_profile", rep.profile_json(P, mirror)),
+        f"""<vnic_profile id="p2" href="{P}/vnicprofiles/p2"><name>watch</name><description></description>
+              <port_mirroring>true</port_mirroring><pass_through><mode>disabled</mode></pass_through>
+              <network id="n1" href="{P}/networks/n1"/><qos id="q1" href="{P}/datacenters/d1/qoss/q1"/>
+            </vnic_profile>""",
+    )
+    qos = NetworkQos("q1", "gold", "d1", "for web", QosRate(10, 20, 5), None)
+    assert_xml(
+        rep.collection("qos", [rep.qos_json(P, qos)]),
+        f"""<qoss><qos id="q1" href="{P}/datacenters/d1/qoss/q1"><name>gold</name><description>for web</description>
+              <type>network</type><data_center id="d1" href="{P}/datacenters/d1"/>
+              <inbound_average>10</inbound_average><inbound_peak>20</inbound_peak><inbound_burst>5</inbound_burst>
+            </qos></qoss>""",
     )
     assert_xml(
         formats.Reply("host", rep.host_json(P, Host("h1", "hyp-7", "c1", "192.0.2.7", 54321, "non_responsive"))),
         f"""<host id="h1" href="{P}/hosts/h1"><name>hyp-7</name><address>192.0.2.7</address><port>54321</port>
               <status>non_responsive</status><cluster id="c1" href="{P}/clusters/c1"/></host>""",
+    )
+
+
+def test_a_disk_attachment() -> None:
+    disk = Disk("d1", VM_ID, "tiny-disk.qcow2", "cow", bootable=True)
+    assert_xml(
+        rep.collection("disk_attachment", [rep.disk_attachment_json(P, disk)]),
+        f"""<disk_attachments><disk_attachment id="d1" href="{P}/vms/{VM_ID}/diskattachments/d1">
+              <active>true</active><bootable>true</bootable><interface>virtio</interface><read_only>false</read_only>
+              <disk id="d1"><name>tiny-disk.qcow2</name><format>cow</format><storage_type>image</storage_type></disk>
+              <vm id="{VM_ID}" href="{P}/vms/{VM_ID}"/>
+            </disk_attachment></disk_attachments>""",
     )
 
 
@@ -159,8 +204,20 @@ def test_text_xml_cannot_carry_is_replaced_not_a_crash() -> None:
          {"vm": {"placement_policy": {"hosts": {"host": [{"id": "h1"}]}}}}),
         ("<vm><custom_properties><custom_property><name>k</name><value>v</value></custom_property>"
          "</custom_properties></vm>", {"custom_properties": {"custom_property": [{"name": "k", "value": "v"}]}}),
+        ("<vm><bios><type>q35_sea_bios</type></bios><custom_emulated_machine>pc-q35-7.2</custom_emulated_machine>"
+         "</vm>", {"bios": {"type": "q35_sea_bios"}, "custom_emulated_machine": "pc-q35-7.2"}),
+        ("<vnic_profile><name>watch</name><port_mirroring>true</port_mirroring><pass_through><mode>disabled</mode>"
+         "</pass_through><qos id='q1'/></vnic_profile>",
+         {"name": "watch", "port_mirroring": "true", "pass_through": {"mode": "disabled"}, "qos": {"id": "q1"}}),
+        ("<qos><name>gold</name><type>network</type><inbound_average>10</inbound_average></qos>",
+         {"name": "gold", "type": "network", "inbound_average": "10"}),
+        ("<disk_attachment><bootable>true</bootable><interface>virtio</interface><active>true</active>"
+         "<disk><name>tiny-disk.img</name><format>raw</format></disk></disk_attachment>",
+         {"bootable": "true", "interface": "virtio", "active": "true",
+          "disk": {"name": "tiny-disk.img", "format": "raw"}}),
     ],
-    ids=["nic", "mac", "empty action", "async", "placement", "one custom property"],
+    ids=["nic", "mac", "empty action", "async", "placement", "one custom property", "q35 vm (as the SDK sends it)",
+         "mirroring profile with a qos (the SDK's)", "network qos (the SDK's)", "disk attachment (the SDK's)"],
 )  # fmt: skip
 def test_xml_bodies_read_as_the_json_the_handlers_know(xml: str, expected: dict[str, Any]) -> None:
     assert formats.from_xml(xml.encode()) == expected

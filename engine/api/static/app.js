@@ -140,6 +140,14 @@ function nicStatus(n) {
   return n.plugged ? ["plugged", "●", "Plugged", "Plugged into the VM"] : ["unplugged", "○", "Unplugged", "Not plugged"];
 }
 
+// Whether a NIC's profile mirrors its network: every frame of the network's bridge on this host
+// is copied to the NIC.
+function mirroring(profile, network) {
+  if (!profile || !profile.port_mirroring) return "No";
+  const what = `Mirrors all traffic of ${network ? network.name : "its network"} on its host`;
+  return `<span title="${esc(what)}">Yes</span><span class="sr-only">: ${esc(what)}</span>`;
+}
+
 function render() {
   const vmRows = state.vms.map((v) => {
     const off = v.disabled_actions || {};
@@ -175,9 +183,10 @@ function render() {
       <td class="nic-status state-${cls}" title="${esc(why)}"><span class="icon" aria-hidden="true">${icon}</span>
         <span class="status-text">${esc(label)}</span><span class="sr-only">: ${esc(why)}</span></td>
       <td class="nic-name">${esc(n.name)}</td>
-      <td>${esc(network ? `${network.name} / ${profile.name}` : "")}</td>
+      <td class="nic-profile">${esc(network ? `${network.name} / ${profile.name}` : "")}</td>
+      <td class="nic-mirroring">${mirroring(profile, network)}</td>
       <td>${esc(n.interface)}</td><td class="nic-mac">${esc(n.mac.address)}</td>
-      <td class="nic-pci">${esc(pci(n.address))}</td><td>${n.linked ? "Up" : "Down"}</td></tr>`;
+      <td class="nic-pci">${esc(pci(n.address))}</td><td class="nic-link">${n.linked ? "Up" : "Down"}</td></tr>`;
   }).join("");
   if (nicRows !== state.shown.nics) { $("nics").tBodies[0].innerHTML = nicRows; state.shown.nics = nicRows; }
   const unmanaged = ((current.unmanaged_nics || {}).unmanaged_nic || []).map((u) =>
@@ -201,11 +210,15 @@ function renderToolbar() {
   $("nic-new").title = noNew || "Add a network interface";
   const reasons = [];
   for (const [action, id] of Object.entries(NIC_ACTIONS)) {
-    const why = !chosen ? "Choose a network interface first" : (chosen.disabled_actions || {})[action] || "";
+    const off = chosen ? chosen.disabled_actions || {} : {};
+    let why = !chosen ? "Choose a network interface first" : off[action] || "";
+    // Edit opens for a change of the link alone when that is all the engine allows now.
+    const only = action === "edit" && why && !off.edit_link ? why : "";
+    if (only) why = "";
     const busy = chosen && state.pending[chosen.id];
     $(id).disabled = Boolean(why || busy);
-    $(id).title = why;
-    if (chosen && why) reasons.push(`${$(id).textContent}: ${why}`);
+    $(id).title = why || (only ? `Only the link state can change: ${only}` : "");
+    if (chosen && (why || only)) reasons.push(`${$(id).textContent}: ${why || only}`);
   }
   const help = [...new Set(reasons)].map((r) => `<li>${esc(r)}</li>`).join("");
   if ($("nic-help").innerHTML !== help) $("nic-help").innerHTML = help;
@@ -262,20 +275,26 @@ async function openDialog(mode) {
   if (n && n.vnic_profile) $("nic-profile").value = n.vnic_profile.id;
   $("nic-model").value = n ? n.interface : "virtio";
   $("nic-mac").value = n ? n.mac.address : "";
+  // A NIC plugged into a running VM: the engine allows its link state alone to change.
+  const linkOnly = n ? (n.disabled_actions || {}).edit || "" : "";
+  state.dialog.linkOnly = Boolean(linkOnly);
+  for (const id of ["nic-name", "nic-profile", "nic-model", "nic-mac"]) $(id).disabled = Boolean(linkOnly);
+  $("nic-link-only").hidden = !linkOnly;
+  $("nic-link-only").textContent = linkOnly ? `Only the link state can change now: ${linkOnly}` : "";
   $("nic-activate-row").hidden = Boolean(n);
   $("nic-activate-box").checked = true;   // the seed: checked by default
   $("nic-linked-box").checked = n ? n.linked : true;
   $("nic-form-error").textContent = "";
   $("nic-dialog").showModal();
-  $("nic-name").focus();
+  $(state.dialog.linkOnly ? "nic-linked-box" : "nic-name").focus();
 }
 
 async function submitDialog(event) {
   event.preventDefault();
-  const { mode, nic: n } = state.dialog;
-  const body = { name: $("nic-name").value, interface: $("nic-model").value,
-    vnic_profile: { id: $("nic-profile").value }, linked: $("nic-linked-box").checked };
-  if ($("nic-mac").value) body.mac = { address: $("nic-mac").value };
+  const { mode, nic: n, linkOnly } = state.dialog;
+  const body = linkOnly ? { linked: $("nic-linked-box").checked } : { name: $("nic-name").value,
+    interface: $("nic-model").value, vnic_profile: { id: $("nic-profile").value }, linked: $("nic-linked-box").checked };
+  if ($("nic-mac").value && !linkOnly) body.mac = { address: $("nic-mac").value };
   try {
     if (mode === "new") {
       body.plugged = $("nic-activate-box").checked;
@@ -283,8 +302,8 @@ async function submitDialog(event) {
       state.nicId = created.id;
       say(`NIC ${created.name} added${created.plugged ? " and activated" : ""}.`);
     } else {
-      await api("PUT", `/vms/${state.vmId}/nics/${n.id}`, body);
-      say(`NIC ${body.name} updated.`);
+      const updated = await api("PUT", `/vms/${state.vmId}/nics/${n.id}`, body);
+      say(linkOnly ? `NIC ${updated.name}: link ${updated.linked ? "up" : "down"}.` : `NIC ${updated.name} updated.`);
     }
     $("nic-dialog").close();
   } catch (e) {
