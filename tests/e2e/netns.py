@@ -6,6 +6,7 @@ creates: no IP address is configured and nothing leaves the machine.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
@@ -84,3 +85,17 @@ class Capture:
 
     def close(self) -> None:
         self._sock.close()
+
+
+async def seen(sender: NsHost, receiver: NsHost, marker: str, *taps: str) -> list[set[str]]:
+    """What each tap sees of 5 raw frames ``sender`` sends to ``receiver``.  The receiver speaks
+    first so the bridge learns where it is: the frames then go to its port only, never flooded
+    to the VM's ports; a tap sees them only if it mirrors the sender's port."""
+    await asyncio.to_thread(receiver.send, sender.mac, f"HELLO-{marker}", 3)
+    captures = [Capture(tap) for tap in taps]
+    try:
+        await asyncio.to_thread(sender.send, receiver.mac, marker, 5)
+        return [await asyncio.to_thread(c.markers, marker) for c in captures]
+    finally:
+        for c in captures:
+            c.close()

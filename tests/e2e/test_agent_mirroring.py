@@ -15,7 +15,7 @@ import pytest
 from devtools import netdev
 from devtools.agent_proc import AgentClient, run_agent
 from tests.e2e.conftest import Guest
-from tests.e2e.netns import Capture, NsHost, add_host, remove_host
+from tests.e2e.netns import NsHost, add_host, remove_host, seen
 from vdsm_agent.live_xml import parse_nics
 from vdsm_agent.mirroring import parse_records
 
@@ -61,20 +61,6 @@ async def _mirrored_to(dev: str) -> list[str]:
             if "Mirror to device" in line]  # fmt: skip
 
 
-async def _seen(sender: NsHost, receiver: NsHost, marker: str, *taps: str) -> list[set[str]]:
-    """What each tap sees of 5 raw frames ``sender`` sends to ``receiver``.  The receiver speaks
-    first so the bridge learns where it is: the frames then go to its port only, never flooded
-    to the VM's ports; a tap sees them only if it mirrors the sender's port."""
-    await asyncio.to_thread(receiver.send, sender.mac, f"HELLO-{marker}", 3)
-    captures = [Capture(tap) for tap in taps]
-    try:
-        await asyncio.to_thread(sender.send, receiver.mac, marker, 5)
-        return [await asyncio.to_thread(c.markers, marker) for c in captures]
-    finally:
-        for c in captures:
-            c.close()
-
-
 def _all(marker: str) -> set[str]:
     return {f"{marker}-{i}" for i in range(5)}
 
@@ -96,18 +82,9 @@ async def test_promisc_nic_sees_traffic_between_other_ports_and_a_plain_nic_does
     filters = await _mirred_filters(f"{a.netns}-br")
     assert "mirred" in filters and mirror["name"] in filters
 
-    # b speaks first so the bridge learns where b is: a's unicast frames to b are then
-    # forwarded to b's port only, never flooded to the VM's ports.
-    await asyncio.to_thread(b.send, a.mac, "HELLO-FROM-B", 3)
-    captures = {"mirror": Capture(mirror["name"]), "plain": Capture(plain["name"])}
-    try:
-        await asyncio.to_thread(a.send, b.mac, "A-TO-B", 5)
-        seen = {k: await asyncio.to_thread(c.markers, "A-TO-B") for k, c in captures.items()}
-    finally:
-        for c in captures.values():
-            c.close()
-    assert seen["mirror"] == {f"A-TO-B-{i}" for i in range(5)}
-    assert seen["plain"] == set()
+    mirrored, not_mirrored = await seen(a, b, "A-TO-B", mirror["name"], plain["name"])
+    assert mirrored == _all("A-TO-B")
+    assert not_mirrored == set()
 
     await agent.ok("VM.hotunplugNic", vmId=vm, nic={"alias": mirror["alias"]})
     for port in (f"{a.netns}-br", f"{b.netns}-br", plain["name"]):  # mirroring removed with the NIC
@@ -145,15 +122,15 @@ async def test_mirroring_outlives_an_agent_restart(
     # While no agent runs, the host loses the tc state (a network restart): nothing mirrors.
     for port in ports:
         subprocess.run(["tc", "qdisc", "del", "dev", port, "ingress"], check=True)
-    (seen,) = await _seen(a, b, "LOST", tap)
-    assert seen == set()
+    (lost,) = await seen(a, b, "LOST", tap)
+    assert lost == set()
 
     async with run_agent(output_dir / "e2e", mirror_sync_interval=SYNC) as restarted:
         # Restored from the domain's metadata before the agent answers its first call.
         for port in ports:
             assert await _mirrored_to(port) == [tap], port
-        (seen,) = await _seen(a, b, "RESTORED", tap)
-        assert seen == _all("RESTORED")
+        (restored,) = await seen(a, b, "RESTORED", tap)
+        assert restored == _all("RESTORED")
         # And the new agent knows what to take away.
         await restarted.ok("VM.hotunplugNic", vmId=vm, nic={"alias": "ua-kept"})
     for port in ports:
@@ -174,7 +151,7 @@ async def test_a_port_that_joins_the_bridge_later_is_mirrored(
         return await _mirrored_to(f"{c.netns}-br") == [mirror["name"]]
 
     await _eventually(c_is_mirrored)  # the agent's periodic look at the bridge (every 2 s)
-    seen_mirror, seen_plain = await _seen(c, a, "C-TO-A", mirror["name"], plain["name"])
+    seen_mirror, seen_plain = await seen(c, a, "C-TO-A", mirror["name"], plain["name"])
     assert seen_mirror == _all("C-TO-A")
     assert seen_plain == set()
     await agent.ok("VM.hotunplugNic", vmId=vm, nic={"alias": mirror["alias"]})

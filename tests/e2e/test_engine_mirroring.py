@@ -19,7 +19,7 @@ from lxml import etree
 from devtools import guest, netdev
 from engine.api.paths import API
 from tests.e2e.conftest import EngineSetup, boot_vm
-from tests.e2e.netns import Capture, NsHost, add_host, remove_host
+from tests.e2e.netns import NsHost, add_host, remove_host, seen
 from vdsm_agent.live_xml import parse_nics
 
 BRIDGE = "hpt-emir0"
@@ -75,19 +75,6 @@ def mirrored_to(port: str) -> list[str]:
     ]
 
 
-async def seen(sender: NsHost, receiver: NsHost, marker: str, taps: list[str]) -> list[set[str]]:
-    """What each tap sees of 5 frames from ``sender`` to ``receiver``; the receiver speaks first so
-    the bridge forwards them to its port only, never flooding them to the VM's ports."""
-    await asyncio.to_thread(receiver.send, sender.mac, f"HELLO-{marker}", 3)
-    captures = [Capture(tap) for tap in taps]
-    try:
-        await asyncio.to_thread(sender.send, receiver.mac, marker, 5)
-        return [await asyncio.to_thread(c.markers, marker) for c in captures]
-    finally:
-        for c in captures:
-            c.close()
-
-
 async def test_a_nic_on_a_mirroring_profile_sees_the_bridges_traffic_until_it_is_unplugged(
     engine_setup: EngineSetup, mirror_setup: dict[str, Any], libvirt_conn: libvirt.virConnect
 ) -> None:
@@ -102,7 +89,7 @@ async def test_a_nic_on_a_mirroring_profile_sees_the_bridges_traffic_until_it_is
     for port in (f"{SENDER}-br", f"{RECEIVER}-br", plain_tap):
         assert mirrored_to(port) == [watch_tap], port  # every other port of the bridge, once
 
-    mirrored, not_mirrored = await seen(a, b, "E2E-A-TO-B", [watch_tap, plain_tap])
+    mirrored, not_mirrored = await seen(a, b, "E2E-A-TO-B", watch_tap, plain_tap)
     assert mirrored == {f"E2E-A-TO-B-{i}" for i in range(5)}  # all of a's frames to b, on the mirror's tap
     assert not_mirrored == set()
 
@@ -113,10 +100,10 @@ async def test_a_nic_on_a_mirroring_profile_sees_the_bridges_traffic_until_it_is
         assert mirrored_to(port) == [], port  # mirroring removed with the NIC
     taps = [n.tap for n in parse_nics(libvirt_conn.lookupByUUIDString(vm_id).XMLDesc(0))]
     assert watch_tap not in taps
-    assert await seen(a, b, "E2E-AFTER", taps) == [set() for _ in taps]  # no tap of the VM gets them now
+    assert await seen(a, b, "E2E-AFTER", *taps) == [set() for _ in taps]  # no tap of the VM gets them now
 
     # Plugged again: mirrored again (the profile, not the NIC, says so).
     await s.api.ok("POST", f"{nics}/{watch['id']}/activate")
     again = tap_of(libvirt_conn, vm_id, watch["mac"]["address"])
     assert mirrored_to(f"{SENDER}-br") == [again]
-    assert (await seen(a, b, "E2E-AGAIN", [again]))[0] == {f"E2E-AGAIN-{i}" for i in range(5)}
+    assert (await seen(a, b, "E2E-AGAIN", again))[0] == {f"E2E-AGAIN-{i}" for i in range(5)}
