@@ -588,23 +588,25 @@ class Repository:
         count: int = await self.conn.fetchval("SELECT count(*) FROM vm_device WHERE vm_id = $1 AND is_plugged", vm_id)
         return count
 
-    async def highest_macs(self, ranges: list[tuple[str, str]]) -> list[str | None]:
-        """The highest MAC in use within each range (None: none is): one index lookup each."""
-        found = []
-        for start, end in ranges:
-            found.append(await self.conn.fetchval(
-                """SELECT mac_addr::text FROM vm_interface WHERE mac_addr BETWEEN $1::macaddr AND $2::macaddr
-                   ORDER BY mac_addr DESC LIMIT 1""",
-                start, end,
-            ))  # fmt: skip
-        return found
+    async def take_mac_offset(self) -> tuple[list[tuple[str, str]], int]:
+        """The pool's ranges, and the next offset into them from the pool's cursor (sql/0014)."""
+        row = await self.conn.fetchrow(
+            """SELECT nextval('mac_pool_cursor') AS k,
+                      ARRAY(SELECT from_mac::text || '-' || to_mac::text FROM mac_pool_ranges ORDER BY id) AS r"""
+        )
+        assert row is not None
+        ranges = [str(r).split("-") for r in row["r"]]
+        return [(first, last) for first, last in ranges], int(row["k"])
+
+    async def move_mac_cursor(self, offset: int) -> int:
+        """Take ``offset`` and move the cursor past it (forward only)."""
+        await self.conn.execute(
+            "SELECT setval('mac_pool_cursor', GREATEST($1, (SELECT last_value FROM mac_pool_cursor)))", offset
+        )
+        return offset
 
     async def used_macs(self) -> list[str]:
         return [r["m"] for r in await self.conn.fetch("SELECT mac_addr::text AS m FROM vm_interface")]
-
-    async def mac_ranges(self) -> list[tuple[str, str]]:
-        rows = await self.conn.fetch("SELECT from_mac::text AS f, to_mac::text AS t FROM mac_pool_ranges ORDER BY id")
-        return [(r["f"], r["t"]) for r in rows]
 
     async def insert_nic(self, nic: Nic) -> None:
         with constraint_errors():

@@ -17,7 +17,7 @@ import asyncpg
 from engine.adapters.repository import Repository
 from engine.domain import errors
 from engine.domain.errors import EngineError
-from engine.domain.macpool import after_highest, free_macs
+from engine.domain.macpool import free_macs, int_to_mac, is_unicast, mac_at, next_free
 from engine.domain.model import Nic, Vm
 from engine.domain.rules import (
     Site,
@@ -170,13 +170,20 @@ async def _insert_with_mac(repo: Repository, nic: Nic, requested: str | None) ->
         with_mac = nic.changed(mac=_valid_mac(requested))
         await repo.insert_nic(with_mac)
         return with_mac
-    # Forward from the highest MAC in use, then the gaps (engine/domain/macpool.py); another
-    # engine may take the same one at the same moment, so each try runs in a savepoint and a
-    # taken MAC moves on to the next.
-    ranges = await repo.mac_ranges()
-    for mac in after_highest(ranges, await repo.highest_macs(ranges)):
-        if await repo.try_insert_nic(nic.changed(mac=mac)):
-            return nic.changed(mac=mac)
+    # The pool's cursor gives each add its own candidate (engine/domain/macpool.py); a taken one
+    # (given by hand, or in use from before the cursor) moves the cursor on to the next free MAC.
+    # Each try runs in a savepoint, so the caller's transaction goes on either way.
+    ranges, offset = await repo.take_mac_offset()
+    for _ in range(3):  # another engine may take the same free MAC at the same moment
+        value = mac_at(ranges, offset)
+        if value is None:
+            break  # past the end of the ranges
+        if is_unicast(value) and await repo.try_insert_nic(nic.changed(mac=int_to_mac(value))):
+            return nic.changed(mac=int_to_mac(value))
+        found = next_free(ranges, offset + 1, await repo.used_macs())
+        if found is None:
+            break
+        offset = await repo.move_mac_cursor(found)
     for mac in free_macs(ranges, await repo.used_macs()):  # the ranges are used up to their ends
         if await repo.try_insert_nic(nic.changed(mac=mac)):
             return nic.changed(mac=mac)

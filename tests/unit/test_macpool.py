@@ -1,4 +1,4 @@
-"""MACs from the pool: forward from the highest in use, then the lowest gaps, none when the pool is full."""
+"""MACs from the pool: a cursor forward through the ranges, then the lowest gaps, none when the pool is full."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from itertools import islice
 
 import pytest
 
-from engine.domain.macpool import after_highest, free_macs, int_to_mac, mac_to_int
+from engine.domain.macpool import free_macs, int_to_mac, is_unicast, mac_at, mac_to_int, next_free
 
 POOL = ("56:6f:1a:00:00:00", "56:6f:1a:00:00:0f")
 
@@ -105,8 +105,29 @@ def test_round_trip_normalises_to_lower_case() -> None:
     assert int_to_mac(mac_to_int("00:1A:4A:16:01:5B")) == "00:1a:4a:16:01:5b"
 
 
-def test_allocation_moves_forward_from_the_highest_mac_in_use() -> None:
-    ranges = [("00:1a:4a:00:00:00", "00:1a:4a:00:00:05"), ("00:1a:4b:00:00:00", "00:1a:4b:00:00:01")]
-    found = list(after_highest(ranges, ["00:1a:4a:00:00:03", None], count=2))
-    assert found == ["00:1a:4a:00:00:04", "00:1a:4a:00:00:05", "00:1a:4b:00:00:00", "00:1a:4b:00:00:01"]
-    assert list(after_highest(ranges[:1], ["00:1a:4a:00:00:05"])) == []  # used to its end: the gaps come next
+RANGES = [("00:1a:4a:00:00:00", "00:1a:4a:00:00:05"), ("00:1a:4b:00:00:00", "00:1a:4b:00:00:01")]
+
+
+def test_the_cursor_walks_the_ranges_one_after_another() -> None:
+    assert [int_to_mac(v) for v in (mac_at(RANGES, k) for k in range(8)) if v is not None] == [
+        "00:1a:4a:00:00:00", "00:1a:4a:00:00:01", "00:1a:4a:00:00:02", "00:1a:4a:00:00:03",
+        "00:1a:4a:00:00:04", "00:1a:4a:00:00:05", "00:1a:4b:00:00:00", "00:1a:4b:00:00:01",
+    ]  # fmt: skip
+    assert mac_at(RANGES, 8) is None  # past the end: the gaps come next
+    assert mac_at([], 0) is None
+
+
+def test_a_taken_mac_moves_the_cursor_to_the_next_free_one() -> None:
+    used = ["00:1a:4a:00:00:03", "00:1a:4a:00:00:04", "00:1a:4a:00:00:05", "00:1A:4B:00:00:00"]
+    assert next_free(RANGES, 3, used) == 7  # into the second range, past its used first MAC
+    assert next_free(RANGES, 0, used) == 0
+    assert next_free(RANGES, 7, [*used, "00:1a:4b:00:00:01"]) is None
+    assert next_free(RANGES, 9, []) is None
+
+
+def test_the_cursor_never_hands_out_a_multicast_mac() -> None:
+    ranges = [("00:ff:ff:ff:ff:ff", "01:00:00:00:00:01")]
+    value = mac_at(ranges, 1)
+    assert value is not None and not is_unicast(value)
+    assert next_free(ranges, 1, []) is None
+    assert next_free(ranges, 0, []) == 0
