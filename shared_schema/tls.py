@@ -7,8 +7,22 @@ checking the agent's certificate against the address it connects to.
 
 from __future__ import annotations
 
+import asyncio.sslproto
 import ssl
 from pathlib import Path
+
+# asyncio gives every TLS connection a 256 KiB read buffer (SSLProtocol.max_size).  The engine's
+# monitoring keeps a connection open to every host: a thousand hosts cost 300 MiB that way
+# (measured), and an agent serving 32 concurrent calls grew 8 MiB more than with one.  A TLS
+# record is at most 16 KiB, so reading 16 KiB at a time loses nothing; 1,000 connections then
+# take 67 MiB.
+TLS_READ_BUFFER = 16 * 1024
+
+
+def read_tls_records_at_a_time() -> None:
+    """Make every asyncio TLS connection of this process, client or server, read 16 KiB at a
+    time instead of 256 KiB; both daemons call it as they start."""
+    asyncio.sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
 
 
 def server_context(cert: Path | str, key: Path | str, ca: Path | str) -> ssl.SSLContext:

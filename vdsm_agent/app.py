@@ -20,6 +20,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
+from shared_schema.tls import read_tls_records_at_a_time
 from vdsm_agent import rpc
 from vdsm_agent.hypervisor import Hypervisor, LibvirtHypervisor
 from vdsm_agent.metrics import CONTENT_TYPE, Metrics
@@ -107,6 +108,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def create_app(settings: AgentSettings) -> web.Application:
+    read_tls_records_at_a_time()  # each call in flight holds a connection: 16 KiB each, not 256
     app = web.Application(client_max_size=MAX_REQUEST_BYTES, handler_args={"auto_decompress": False})
     app[SETTINGS] = settings
     app[METRICS] = Metrics()

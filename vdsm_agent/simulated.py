@@ -27,11 +27,34 @@ _FIRST_SLOT, _LAST_SLOT = 0x02, 0x1F
 
 
 @dataclass
+class _SimNic:
+    """A placed interface, kept as its XML text and what the simulator looks up in it: a tree per
+    NIC (about 4 KiB of libxml2 memory each) would weigh on the agent's memory as measured."""
+
+    alias: str
+    slot: int | None
+    tap: str | None
+    bridge: str
+    xml: str
+
+    @classmethod
+    def of(cls, iface: etree._Element) -> _SimNic:
+        address, alias, target, source = (iface.find(t) for t in ("address", "alias", "target", "source"))
+        return cls(
+            alias=str(alias.get("name", "")) if alias is not None else "",
+            slot=int(address.get("slot", "0"), 16) if address is not None else None,
+            tap=str(target.get("dev")) if target is not None else None,
+            bridge=str(source.get("bridge", "")) if source is not None else "",
+            xml=etree.tostring(iface, encoding="unicode"),
+        )
+
+
+@dataclass
 class _SimDomain:
     vm_id: str
     name: str
     xml: etree._Element | None  # until first described: then only head and tail are kept
-    interfaces: list[etree._Element] = field(default_factory=list)
+    interfaces: list[_SimNic] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)  # namespace URI -> the element's XML
     # The domain's XML without its devices, split where the interfaces and metadata go.
     head: str = ""
@@ -92,7 +115,7 @@ class SimulatedHypervisor:
     def _describe(self, dom: _SimDomain) -> Domain:
         # By text: a deep copy of the tree per call would cost more than the agent's own work.
         self._split(dom)
-        interfaces = "".join(etree.tostring(i, encoding="unicode") for i in dom.interfaces)
+        interfaces = "".join(i.xml for i in dom.interfaces)
         metadata = "".join(dom.metadata.values())
         head = dom.head.replace("<devices>", f"<metadata>{metadata}</metadata><devices>", 1) if metadata else dom.head
         return Domain(dom.vm_id, dom.name, VM_UP, head + interfaces + dom.tail)
@@ -114,8 +137,7 @@ class SimulatedHypervisor:
             devices.remove(iface)  # type: ignore[union-attr]
         dom = _SimDomain(vm_id, name, root)
         for iface in interfaces:
-            # A copy of its own: a removed element would keep the whole parsed document alive.
-            self._place(dom, etree.fromstring(etree.tostring(iface)))  # a refused NIC leaves no domain, as libvirt
+            self._place(dom, iface)  # a refused NIC leaves no domain, as libvirt
         self._domains[vm_id] = dom
         return self._describe(dom)
 
@@ -125,8 +147,7 @@ class SimulatedHypervisor:
 
     @staticmethod
     def _slots(dom: _SimDomain) -> set[int]:
-        slots = (i.find("address") for i in dom.interfaces)
-        return {int(a.get("slot", "0"), 16) for a in slots if a is not None}
+        return {i.slot for i in dom.interfaces if i.slot is not None}
 
     def _place(self, dom: _SimDomain, iface: etree._Element) -> None:
         source = iface.find("source")
@@ -153,11 +174,11 @@ class SimulatedHypervisor:
                 function="0x0",
             )
         if iface.find("alias") is None:
-            taken = {a.get("name") for i in dom.interfaces if (a := i.find("alias")) is not None}
+            taken = {i.alias for i in dom.interfaces}
             etree.SubElement(iface, "alias", name=next(f"net{n}" for n in itertools.count() if f"net{n}" not in taken))
         if iface.get("type") != "hostdev":
             etree.SubElement(iface, "target", dev=f"vnet{next(self._taps)}")
-        dom.interfaces.append(iface)
+        dom.interfaces.append(_SimNic.of(iface))
 
     async def attach(self, vm_id: str, xml: str) -> None:
         self._place(self._get(vm_id), etree.fromstring(xml.encode()))
@@ -165,7 +186,7 @@ class SimulatedHypervisor:
     async def detach(self, vm_id: str, alias: str) -> None:
         dom = self._get(vm_id)
         for iface in dom.interfaces:
-            if iface.xpath("alias/@name") == [alias]:
+            if iface.alias == alias:
                 dom.interfaces.remove(iface)
                 if self._listener is not None:
                     asyncio.get_running_loop().call_later(self._removal_delay, self._listener, vm_id, alias, True)
@@ -176,13 +197,15 @@ class SimulatedHypervisor:
         """Only a NIC's link state changes, as libvirt allows live; the NIC is found by alias."""
         dom = self._get(vm_id)
         wanted = etree.fromstring(xml.encode())
-        for iface in dom.interfaces:
-            if iface.xpath("alias/@name") == wanted.xpath("alias/@name"):
+        for i, placed in enumerate(dom.interfaces):
+            if [placed.alias] == wanted.xpath("alias/@name"):
+                iface = etree.fromstring(placed.xml.encode())
                 for old in iface.findall("link"):
                     iface.remove(old)
                 link = wanted.find("link")
                 if link is not None:
                     etree.SubElement(iface, "link", state=link.get("state", "up"))
+                dom.interfaces[i] = _SimNic.of(iface)
                 return
         raise HypervisorError(99, "device not found: no device matching the update")
 
@@ -198,9 +221,8 @@ class SimulatedHypervisor:
         found = {}
         for dom in self._domains.values():
             for iface in dom.interfaces:
-                target, source = iface.find("target"), iface.find("source")
-                if target is not None:
-                    found[str(target.get("dev"))] = "" if source is None else str(source.get("bridge", ""))
+                if iface.tap is not None:
+                    found[iface.tap] = iface.bridge
         return found
 
 

@@ -12,8 +12,6 @@ the agent's code (VDSM's table in ``shared_schema.errors``), message and data.
 
 from __future__ import annotations
 
-import asyncio
-import asyncio.sslproto
 import ssl
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
@@ -27,6 +25,7 @@ from shared_schema.answers import HotplugAnswer, PlacedNic, UpdateDeviceAnswer, 
 from shared_schema.device_update import NicUpdate
 from shared_schema.errors import ParamError
 from shared_schema.nic import NicRef, NicSpec
+from shared_schema.tls import read_tls_records_at_a_time
 from shared_schema.vm import VmSpec
 
 
@@ -66,13 +65,6 @@ class Agent(Protocol):
 
 PER_HOST = 32  # connections to one host at most: its calls beyond wait for one
 
-# asyncio gives every TLS connection a 256 KiB read buffer (SSLProtocol.max_size), and monitoring
-# keeps a connection open to every host: a thousand hosts cost 300 MiB that way (measured).  A
-# TLS record is at most 16 KiB, so reading 16 KiB at a time loses nothing; 1,000 connections then
-# take 67 MiB.  Process-wide: the engine's own HTTPS server reads the same way.
-TLS_READ_BUFFER = 16 * 1024
-asyncio.sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
-
 
 class JsonRpcAgents:
     """:class:`Agent` over JSON-RPC over HTTPS: mutual TLS with the deployment's CA (``tls``: the
@@ -84,6 +76,7 @@ class JsonRpcAgents:
     def __init__(self, timeout: float = 45.0, connect_timeout: float = 5.0, tls: ssl.SSLContext | None = None):
         # Longer than the agent's own unplug wait (30 s by default), so its answer arrives.
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
+        read_tls_records_at_a_time()  # a connection is kept to every host: 16 KiB each, not 256
         self._client: aiohttp.ClientSession | None = None
         self._tls = tls
         self._scheme = "https" if tls is not None else "http"

@@ -291,7 +291,7 @@ async def test_restore_drops_records_of_nics_that_left_and_a_host_scan_removes_s
     await nics.hotplug(host.vm_id, nic_spec(2, promisc="br0"))
     # While no agent runs: ua-m2 leaves, and a filter of a VM long gone lingers on p2.
     dom = host.hv._get(host.vm_id)
-    dom.interfaces[:] = [i for i in dom.interfaces if i.xpath("alias/@name") != ["ua-m2"]]
+    dom.interfaces[:] = [i for i in dom.interfaces if i.alias != "ua-m2"]
     # and filters of VMs long gone linger: on p2, and on q1 of a bridge no record names.
     host.kernel.rules["p2"][49999] = ("*", True)
     host.kernel.add_port("br9", "q1")
@@ -328,7 +328,7 @@ async def test_a_record_dropped_because_its_tap_left_is_dropped_from_the_metadat
     await nics.hotplug(host.vm_id, nic_spec(1, promisc="br0"))
     await nics.hotplug(host.vm_id, nic_spec(2, promisc="br0"))
     dom = host.hv._get(host.vm_id)  # ua-m1 leaves, and its event has not been handled yet
-    dom.interfaces[:] = [i for i in dom.interfaces if i.xpath("alias/@name") != ["ua-m1"]]
+    dom.interfaces[:] = [i for i in dom.interfaces if i.alias != "ua-m1"]
     await mirror.sync()  # the periodic pass sees its tap gone before the unplug's own clean-up
     assert [r.alias for r in mirror.records(host.vm_id)] == ["ua-m2"]
     assert [r.alias for r in await host.records()] == ["ua-m2"]

@@ -142,7 +142,7 @@ class _SlowGuest(SimulatedHypervisor):
 
     async def detach(self, vm_id: str, alias: str) -> None:
         dom = self._get(vm_id)
-        iface = next(i for i in dom.interfaces if i.xpath("alias/@name") == [alias])
+        iface = next(i for i in dom.interfaces if i.alias == alias)
 
         def release() -> None:
             dom.interfaces.remove(iface)

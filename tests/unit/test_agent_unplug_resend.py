@@ -46,7 +46,7 @@ class _Guest(SimulatedHypervisor):
     def remove_quietly(self, vm_id: str, alias: str) -> None:
         """The device leaves libvirt's live XML, and no event says so."""
         dom = self._get(vm_id)
-        dom.interfaces[:] = [i for i in dom.interfaces if i.xpath("alias/@name") != [alias]]
+        dom.interfaces[:] = [i for i in dom.interfaces if i.alias != alias]
 
 
 class _BootingGuest(_Guest):
