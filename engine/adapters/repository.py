@@ -19,6 +19,7 @@ import asyncpg
 from engine.adapters.database import VM_LOCK_WAIT_SECONDS
 from engine.domain import errors
 from engine.domain.errors import EngineError
+from engine.domain.macpool import DEFAULT_POOL_ID
 from engine.domain.model import (
     AuditEntry,
     Cluster,
@@ -26,6 +27,7 @@ from engine.domain.model import (
     Disk,
     Host,
     HostOperation,
+    MacPool,
     Network,
     NetworkQos,
     Nic,
@@ -607,6 +609,59 @@ class Repository:
 
     async def used_macs(self) -> list[str]:
         return [r["m"] for r in await self.conn.fetch("SELECT mac_addr::text AS m FROM vm_interface")]
+
+    # -- the MAC pool (one: oVirt's Default; sql/0015) ----------------------------------------
+    async def mac_pool(self, pool_id: str, *, lock: bool = False) -> MacPool:
+        """The pool (404 for any other id); ``lock``: for a change of it, which holds its row until the
+        transaction ends (changes of the pool queue there before they touch its ranges)."""
+        if _uuid_or_none(pool_id) != uuid.UUID(DEFAULT_POOL_ID):
+            raise EngineError(errors.MAC_POOL_NOT_FOUND, f"no MAC pool with id {pool_id}")
+        if lock:
+            try:
+                await self.conn.execute("SELECT 1 FROM mac_pool FOR UPDATE")
+            except asyncpg.LockNotAvailableError:
+                raise EngineError(
+                    errors.CONFLICT,
+                    f"another change of the MAC pool is still running after {VM_LOCK_WAIT_SECONDS} s; try again",
+                ) from None
+        row = await self.conn.fetchrow(
+            """SELECT name, description,
+                      ARRAY(SELECT from_mac::text || '-' || to_mac::text FROM mac_pool_ranges ORDER BY id) AS r
+               FROM mac_pool"""
+        )
+        assert row is not None  # sql/0015 made the one row
+        ranges = tuple((first, last) for first, last in (str(r).split("-") for r in row["r"]))
+        return MacPool(DEFAULT_POOL_ID, row["name"], row["description"], ranges)
+
+    async def set_mac_pool(self, name: str, description: str) -> None:
+        with constraint_errors():
+            await self.conn.execute("UPDATE mac_pool SET name = $1, description = $2", name, description)
+
+    async def replace_mac_ranges(self, ranges: tuple[tuple[str, str], ...]) -> None:
+        """The pool's ranges, in this order, and its cursor back at the first of them: the next add
+        takes the first free MAC of the new ranges (an add moves past taken ones).
+
+        The table lock comes first.  A NIC add holds the ranges it read (ACCESS SHARE) until it
+        commits, so this waits for adds that picked a MAC from the old ranges, and adds that come
+        later wait for this transaction: no add pairs the old ranges with the new cursor, or the new
+        ranges with the old cursor.  The cursor's reset is not transactional (a sequence's never is):
+        should this transaction roll back after it, the next add starts at the first MAC of the old
+        ranges and moves past the taken ones, which is as correct, only slower once."""
+        try:
+            await self.conn.execute("LOCK TABLE mac_pool_ranges IN ACCESS EXCLUSIVE MODE")
+        except asyncpg.LockNotAvailableError:
+            raise EngineError(
+                errors.CONFLICT,
+                f"NIC adds that take MACs from the pool are still running after {VM_LOCK_WAIT_SECONDS} s; try again",
+            ) from None
+        await self.conn.execute("DELETE FROM mac_pool_ranges")
+        await self.conn.execute(
+            """INSERT INTO mac_pool_ranges (from_mac, to_mac)
+               SELECT f::macaddr, t::macaddr FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r (f, t, n)
+               ORDER BY n""",
+            [first for first, _ in ranges], [last for _, last in ranges],
+        )  # fmt: skip
+        await self.conn.execute("SELECT setval('mac_pool_cursor', 0, false)")
 
     async def insert_nic(self, nic: Nic) -> None:
         with constraint_errors():

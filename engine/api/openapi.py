@@ -44,7 +44,7 @@ _FAULTS = {
 }
 
 # Bodies that may be empty (a start needs none; an update with nothing in it changes nothing).
-UPDATES = ("StartVmInput", "NicInput", "VnicProfileUpdate", "QosUpdate")
+UPDATES = ("StartVmInput", "NicInput", "VnicProfileUpdate", "QosUpdate", "MacPoolUpdate")
 # handler name: (summary, success status, response schema, request body schema, fault statuses).
 # 400 and 401 (every operation: text the engine cannot keep may come in any path or query) and 403
 # (every change) are added by _operation.
@@ -93,6 +93,12 @@ _OPS: dict[str, tuple[str, int, str, str | None, tuple[int, ...]]] = {
     "update_qos": ("Change a network QoS; its rates not while NICs plugged into running VMs use it", 200, "Qos",
                    "QosUpdate", (400, 404, 409)),
     "remove_qos": ("Remove a network QoS that no vNIC profile uses", 200, "Empty", None, (404, 409)),
+    "list_mac_pools": ("List the MAC pools: one here, oVirt's Default pool, which every NIC's MAC comes from", 200,
+                       "MacPoolList", None, ()),
+    "get_mac_pool": ("Get the MAC pool", 200, "MacPool", None, (404,)),
+    "update_mac_pool": ("Change the MAC pool: name, description, and its ranges, replaced as a whole (the next "
+                        "NIC add takes the first free MAC of the new ranges; MACs in use outside them stay)", 200,
+                        "MacPool", "MacPoolUpdate", (400, 404, 409)),
     "list_events": ("List the audit log, newest first (at most 200)", 200, "EventList", None, ()),
     "list_vms": ("List the VMs", 200, "VmList", None, (400,)),
     "add_vm": ("Add a VM; it is down. bios.type q35_sea_bios (or a q35 custom_emulated_machine) makes it a "
@@ -185,6 +191,13 @@ def _whole(low: int, high: int, int_format: str = "int32", **extra: Any) -> Json
     return {"oneOf": [number, digits], **extra}
 
 
+def _only(value: bool, why: str) -> Json:
+    """A flag that has one value here (a MAC pool's allow_duplicates, default_pool): it, or its word."""
+    word = "".join(f"[{c.upper()}{c}]" for c in str(value).lower())
+    return {"oneOf": [{"type": "boolean", "enum": [value]}, {"type": "string", "pattern": f"^{word}$"}],
+            "description": why}  # fmt: skip
+
+
 def _json(schema: Json, description: str) -> Json:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -218,6 +231,7 @@ def _schemas() -> Json:
         "description": IMAGE_NAME_RULE,
     }
     version = _whole(limits.VERSION_MIN, limits.VERSION_MAX)
+    mac = {"type": "string", "pattern": f"^{limits.MAC_PATTERN}$", "description": "a unicast MAC address"}
     flag = {
         "oneOf": [
             b,
@@ -259,6 +273,8 @@ def _schemas() -> Json:
                                               "storage_type": _enum("image")})}),
         "Qos": _obj({**named, "description": s, "type": _enum("network"), "data_center": link,
                      **{rate: i for rate in QOS_RATES}}, *QOS_RATES),
+        "MacPool": _obj({**named, "description": s, "allow_duplicates": b, "default_pool": b,
+                         "ranges": _obj({"range": _list(_obj({"from": s, "to": s}))})}),
         "Vm": _obj({**named, "status": vm_status, "memory": memory, "cluster": link,
                     "os": _obj({"type": s, "kernel": s, "initrd": s, "cmdline": s}),
                     "bios": _obj({"type": _enum(I440FX_SEA_BIOS, Q35_SEA_BIOS)}), "custom_emulated_machine": s,
@@ -347,6 +363,14 @@ def _schemas() -> Json:
             **{rate: _whole(1, limit, description=f"{unit}; give a direction's three together")
                for rate, limit, unit in _QOS_LIMITS}})),
         "QosInput": _xml("qos", {"allOf": [_ref("QosUpdate")], "required": ["name", "type"]}),
+        "MacPoolUpdate": _xml("mac_pool", _in({
+            "name": name, "description": text,
+            "allow_duplicates": _only(False, "false only: duplicate MACs are not supported"),
+            "default_pool": _only(True, "true only: the one pool is the default one"),
+            "ranges": {**_in({"range": {**_list(_in({"from": mac, "to": mac}, "from", "to")), "minItems": 1,
+                                        "maxItems": limits.MAC_POOL_RANGES_MAX}}, "range"),
+                       "description": "replaces the pool's ranges, taken in this order; each from <= to, within "
+                       f"one first octet (unicast), at most {limits.MAC_RANGE_SIZE_MAX} MACs, none overlapping"}})),
         "DiskAttachmentInput": _xml("disk_attachment", _in({
             "disk": _in({"name": {**image, "minLength": 1}, "format": {**_enum(*DISK_FORMATS),
                                                                        "description": "raw, or cow (qcow2)"}},
@@ -356,7 +380,8 @@ def _schemas() -> Json:
     }  # fmt: skip
     for item, key in (("DataCenter", "data_center"), ("Cluster", "cluster"), ("Host", "host"),
                       ("Network", "network"), ("Vm", "vm"), ("VnicProfile", "vnic_profile"), ("Nic", "nic"),
-                      ("Event", "event"), ("Qos", "qos"), ("DiskAttachment", "disk_attachment")):  # fmt: skip
+                      ("Event", "event"), ("Qos", "qos"), ("DiskAttachment", "disk_attachment"),
+                      ("MacPool", "mac_pool")):  # fmt: skip
         schemas[f"{item}List"] = _obj({key: _list(_ref(item))})
     return schemas
 

@@ -21,6 +21,7 @@ from engine.domain.model import (
     DataCenter,
     Disk,
     Host,
+    MacPool,
     Network,
     NetworkQos,
     Nic,
@@ -30,6 +31,7 @@ from engine.domain.model import (
     bios_for,
 )
 from engine.services.disks import DiskFields
+from engine.services.macpools import MacPoolFields
 from engine.services.nics import NicFields
 from engine.services.profiles import NO_QOS, ProfileFields, QosFields
 from engine.services.views import Caller
@@ -41,7 +43,7 @@ PLURALS = {
     "data_center": "data_centers", "cluster": "clusters", "host": "hosts", "network": "networks",
     "vnic_profile": "vnic_profiles", "vm": "vms", "nic": "nics", "event": "events",
     "network_filter_parameter": "network_filter_parameters", "reported_device": "reported_devices",
-    "statistic": "statistics", "qos": "qoss", "disk_attachment": "disk_attachments",
+    "statistic": "statistics", "qos": "qoss", "disk_attachment": "disk_attachments", "mac_pool": "mac_pools",
 }  # fmt: skip
 # What a NIC links to besides itself (path segment -> item tag): kept empty here.
 NIC_SUBCOLLECTIONS = {
@@ -54,7 +56,7 @@ def link(prefix: str, collection: str, object_id: str) -> Json:
     return {"id": object_id, "href": f"{prefix}/{collection}/{object_id}"}
 
 
-COLLECTIONS = ("datacenters", "clusters", "hosts", "networks", "vnicprofiles", "vms", "events")
+COLLECTIONS = ("datacenters", "clusters", "hosts", "networks", "vnicprofiles", "vms", "events", "macpools")
 
 
 def api_root_json(prefix: str, caller: Caller) -> Json:
@@ -124,6 +126,14 @@ def qos_json(prefix: str, q: NetworkQos) -> Json:
             body |= {f"{direction}_average": rate.average, f"{direction}_peak": rate.peak,
                      f"{direction}_burst": rate.burst}  # fmt: skip
     return body
+
+
+def mac_pool_json(prefix: str, pool: MacPool) -> Json:
+    """oVirt's mac_pool: the one pool here, the default one, which allows no duplicate MACs; its
+    ranges in the order NICs take MACs from them."""
+    return {**link(prefix, "macpools", pool.id), "name": pool.name, "description": pool.description,
+            "allow_duplicates": False, "default_pool": True,
+            "ranges": {"range": [{"from": first, "to": last} for first, last in pool.ranges]}}  # fmt: skip
 
 
 def vm_json(prefix: str, vm: Vm, disabled: dict[str, str] | None = None, unmanaged: tuple[PlacedNic, ...] = ()) -> Json:
@@ -319,6 +329,27 @@ def qos_fields(body: Json) -> QosFields:
         name=_get(body, "name", str), description=_get(body, "description", str), type=_get(body, "type", str),
         **rates,
     )  # fmt: skip
+
+
+def mac_pool_fields(body: Json) -> MacPoolFields:
+    """A mac_pool body; ``ranges`` (``{"range": [{"from", "to"}, …]}``, ``<ranges><range><from/><to/>
+    </range>…</ranges>``) replaces the pool's ranges as a whole."""
+    ranges = _get(body, "ranges", dict)
+    return MacPoolFields(
+        name=_get(body, "name", str), description=_get(body, "description", str),
+        allow_duplicates=_flag(body, "allow_duplicates"), default_pool=_flag(body, "default_pool"),
+        ranges=None if ranges is None else _mac_ranges(ranges),
+    )  # fmt: skip
+
+
+def _mac_ranges(ranges: Json) -> tuple[tuple[str, str], ...]:
+    found = []
+    for number, item in enumerate(_get(ranges, "range", list, "ranges.") or [], 1):
+        if not isinstance(item, dict) or "from" not in item or "to" not in item:
+            raise EngineError(errors.INVALID_MAC_RANGE, f"range {number} needs from and to: {{from: <MAC>, to: <MAC>}}")
+        where = f"ranges.range[{number}]."
+        found.append((str(_get(item, "from", str, where)), str(_get(item, "to", str, where))))
+    return tuple(found)
 
 
 def disk_fields(body: Json) -> DiskFields:

@@ -17,7 +17,7 @@ from engine.api import representation as rep
 from engine.api.formats import Reply, read_body, refuse_bad_text_in_request, render
 from engine.api.keys import CALLER, CONTEXT
 from engine.api.paths import PREFIXES, prefix_of
-from engine.services import disks, inventory, nics, profiles, views, vms
+from engine.services import disks, inventory, macpools, nics, profiles, views, vms
 from engine.services.context import Context
 from engine.services.views import Caller
 
@@ -221,6 +221,22 @@ async def remove_qos(request: web.Request) -> Reply:
     return rep.removed()
 
 
+async def list_mac_pools(request: web.Request) -> Reply:
+    found = await views.mac_pools(_ctx(request))
+    return rep.collection("mac_pool", [rep.mac_pool_json(_prefix(request), p) for p in found])
+
+
+async def get_mac_pool(request: web.Request) -> Reply:
+    found = await views.mac_pool(_ctx(request), request.match_info["id"])
+    return Reply("mac_pool", rep.mac_pool_json(_prefix(request), found))
+
+
+async def update_mac_pool(request: web.Request) -> Reply:
+    fields = rep.mac_pool_fields(await read_body(request))
+    pool = await macpools.update_mac_pool(_ctx(request), _user(request), request.match_info["id"], fields)
+    return Reply("mac_pool", rep.mac_pool_json(_prefix(request), pool))
+
+
 async def list_events(request: web.Request) -> Reply:
     entries = await views.events(_ctx(request), request.query.get("vm"))
     return rep.collection("event", [rep.event_json(_prefix(request), e) for e in entries])
@@ -361,6 +377,8 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/vnicprofiles", list_profiles), ("POST", "/vnicprofiles", add_profile),
     ("GET", "/vnicprofiles/{id}", get_profile), ("PUT", "/vnicprofiles/{id}", update_profile),
     ("DELETE", "/vnicprofiles/{id}", remove_profile),
+    ("GET", "/macpools", list_mac_pools), ("GET", "/macpools/{id}", get_mac_pool),
+    ("PUT", "/macpools/{id}", update_mac_pool),
     ("GET", "/events", list_events),
     ("GET", "/vms", list_vms), ("POST", "/vms", add_vm),
     ("GET", "/vms/{id}", get_vm), ("DELETE", "/vms/{id}", remove_vm),

@@ -1,7 +1,8 @@
 """The engine's errors: one table, each with a stable code, an HTTP status and a message.
 
     EngineError
-     ├── NotFound          404   the VM, NIC, host, cluster, data center, network, profile, QoS or disk does not exist
+     ├── NotFound          404   the VM, NIC, host, cluster, data center, network, profile, QoS, disk or
+     │                           MAC pool does not exist
      ├── Invalid           400   the request itself is wrong (bad MAC, unknown model, ...)
      ├── Refused           409   a canDo rule refuses it in the current state
      ├── HostFailed        502   the host tried and failed (agent codes 49 / 50 / 56 / 9)
@@ -47,12 +48,14 @@ NOT_FOUND = kind(1007, "NOT_FOUND", 404, "Not found")
 DATA_CENTER_NOT_FOUND = kind(1008, "DATA_CENTER_NOT_FOUND", 404, "Not found")
 QOS_NOT_FOUND = kind(1009, "QOS_NOT_FOUND", 404, "Not found")
 DISK_NOT_FOUND = kind(1010, "DISK_NOT_FOUND", 404, "Not found")
+MAC_POOL_NOT_FOUND = kind(1011, "MAC_POOL_NOT_FOUND", 404, "Not found")
 
 INVALID = kind(1100, "INVALID_REQUEST", 400, "Invalid request")
 INVALID_MAC = kind(1101, "INVALID_MAC_ADDRESS", 400, "Invalid request")
 INVALID_MODEL = kind(1102, "INVALID_NIC_MODEL", 400, "Invalid request")
 NETWORK_NOT_IN_CLUSTER = kind(1103, "NETWORK_NOT_IN_VM_CLUSTER", 400, "Invalid request")
 INVALID_OS = kind(1104, "INVALID_OS_TYPE", 400, "Invalid request")
+INVALID_MAC_RANGE = kind(1105, "INVALID_MAC_POOL_RANGES", 400, "Invalid request")
 
 VM_STATUS_ILLEGAL = kind(1200, "VM_STATUS_ILLEGAL", 409, "Operation Failed")
 HOTPLUG_CLUSTER_VERSION = kind(1201, "HOTPLUG_NOT_SUPPORTED_BY_CLUSTER_VERSION", 409, "Operation Failed")

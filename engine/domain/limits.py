@@ -6,6 +6,7 @@
                 cannot store NUL in text, and a lone surrogate cannot be encoded as UTF-8
     addresses   a host's: a DNS name or an IP address (it becomes part of the agent's URL)
     numbers     whole numbers in the ranges below (the database's integer columns hold them)
+    MAC pool    at most MAC_POOL_RANGES_MAX ranges of at most MAC_RANGE_SIZE_MAX MACs each
 
 The API refuses any text that breaks the text rule before a handler runs
 (``engine/api/formats.py``); the use cases check names and ranges with the ``refuse_*`` functions
@@ -51,6 +52,14 @@ MEMORY_MAX = 16 * 1024 * MIB * 1024  # 16 TiB: above any host's, far inside Post
 # A network QoS's rates, in oVirt's units and within oVirt's default limits (MaxAverageNetworkQoSValue,
 # MaxPeakNetworkQoSValue, MaxBurstNetworkQoSValue): average and peak in Mbps, burst in MB.
 QOS_AVERAGE_MAX, QOS_PEAK_MAX, QOS_BURST_MAX = 1024, 2048, 10240
+# The MAC pool (engine/domain/macpool.py refuse_ranges).  The allocator walks a range MAC by MAC in
+# Python (macpool.next_free, free_macs: the cursor's look for the next free MAC, and the gap scan once
+# the cursor has passed the last range), so a range's size bounds the longest walk an add can make.
+# A range is at most one OUI's whole block (xx:xx:xx:00:00:00-xx:xx:xx:ff:ff:ff, 2^24 MACs): far more
+# NICs than one engine keeps, and a walk over all of it takes about a second.  Pools have few ranges
+# (oVirt's, a handful); 64 of them is 2^30 MACs in all.
+MAC_RANGE_SIZE_MAX = 2**24
+MAC_POOL_RANGES_MAX = 64
 # oVirt's JSON writes numbers as decimal text, and XML carries nothing else: both are read.
 DIGITS_PATTERN = r"[0-9]{1,20}"  # no number here may be negative
 _DIGITS = re.compile(DIGITS_PATTERN)

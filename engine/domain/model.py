@@ -108,6 +108,17 @@ class VnicProfile:
 
 
 @dataclass(frozen=True)
+class MacPool:
+    """oVirt's MAC pool: the ranges NICs' MACs are handed out of, one after another in this order
+    (engine/domain/macpool.py).  This engine has one, oVirt's Default pool; it allows no duplicates."""
+
+    id: str
+    name: str
+    description: str
+    ranges: tuple[tuple[str, str], ...]  # (from, to), both included
+
+
+@dataclass(frozen=True)
 class ProfileUser:
     """A NIC that uses a vNIC profile, with what the profile rules look at."""
 

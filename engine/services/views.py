@@ -21,12 +21,14 @@ from engine.adapters.repository import (
 )
 from engine.domain import errors, search
 from engine.domain.errors import EngineError
+from engine.domain.macpool import DEFAULT_POOL_ID
 from engine.domain.model import (
     AuditEntry,
     Cluster,
     DataCenter,
     Disk,
     Host,
+    MacPool,
     Network,
     NetworkQos,
     Nic,
@@ -169,6 +171,15 @@ async def qoss(ctx: Context, dc_id: str) -> list[NetworkQos]:
 async def qos(ctx: Context, dc_id: str, qos_id: str) -> NetworkQos:
     async with ctx.transaction() as repo:
         return await repo.qos((await repo.data_center(dc_id)).id, qos_id)
+
+
+async def mac_pools(ctx: Context) -> list[MacPool]:
+    """The MAC pools: one here, oVirt's Default pool."""
+    return [await mac_pool(ctx, DEFAULT_POOL_ID)]
+
+
+async def mac_pool(ctx: Context, pool_id: str) -> MacPool:
+    return await _read(ctx, lambda repo: repo.mac_pool(pool_id))
 
 
 async def disks(ctx: Context, vm_id: str, disk_id: str | None = None) -> list[Disk]:

@@ -177,9 +177,10 @@ async def _objects(engine: EngineClient) -> dict[str, str]:
     disk = await engine.ok("POST", f"/vms/{vm['id']}/diskattachments", {"disk": {"name": "fuzz.img", "format": "raw"}})
     rates = {"outbound_average": 10, "outbound_peak": 20, "outbound_burst": 5}
     qos = await engine.ok("POST", f"/datacenters/{dc['id']}/qoss", {"name": "fuzz-qos", "type": "network", **rates})
+    (pool,) = (await engine.ok("GET", "/macpools"))["mac_pool"]  # the one pool there is
     return {"datacenters": dc["id"], "clusters": cluster["id"], "networks": network["id"],
             "vnicprofiles": profile["id"], "hosts": host["id"], "vms": vm["id"], "nic": nic["id"],
-            "qoss": qos["id"], "disks": disk["id"]}  # fmt: skip
+            "qoss": qos["id"], "disks": disk["id"], "macpools": pool["id"]}  # fmt: skip
 
 
 def _ref(object_id: str, tag: str | None = None) -> dict[str, Any]:

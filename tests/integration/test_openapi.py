@@ -219,6 +219,17 @@ async def test_real_answers_match_the_schemas(database_url: str, output_dir: Pat
         await check.call("DELETE", f"{of_spare}/{{profile}}", 200, id=spare["id"], profile=sriov["id"])
         await check.call("DELETE", f"{api}/vnicprofiles/{{id}}", 200, id=mirror["id"])
 
+        # The MAC pool (one: oVirt's Default): read, grown by a second range, a bad change refused.
+        (pool,) = (await check.call("GET", f"{api}/macpools", 200))["mac_pool"]
+        pool_path = f"{api}/macpools/{{id}}"
+        await check.call("GET", pool_path, 200, id=pool["id"])
+        lab = {"from": "02:00:00:00:00:00", "to": "02:00:00:00:00:ff"}
+        grown = {"ranges": {"range": [*pool["ranges"]["range"], lab]}}
+        assert (await check.call("PUT", pool_path, 200, grown, id=pool["id"]))["ranges"]["range"][1] == lab
+        refused = await check.call("PUT", pool_path, 400, {"allow_duplicates": True}, id=pool["id"])
+        assert "duplicate MAC addresses are not supported" in refused["detail"]
+        await check.call("GET", pool_path, 404, id=ZERO)
+
         # A host whose agent does not answer (nothing listens on the port): it is non_responsive.
         host = {"name": "oa-host", "address": "127.0.0.1", "port": free_port(), "cluster": ref}
         host = await check.call("POST", f"{api}/hosts", 201, host)
