@@ -3,7 +3,8 @@
 Middlewares, outermost first: request metrics, errors → faults, then authentication.  Nothing
 is created at import time; ``create_app`` is called by ``engine serve`` (and by tests) with
 settings, and may be given another :class:`~engine.adapters.agent_client.Agent` (tests).  The
-host monitor runs as a background task for as long as the application does.
+host monitor and the heap trim (engine/heap.py) run as background tasks for as long as the
+application does.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from engine import pki, timing
+from engine import heap, pki, timing
 from engine.adapters import database, migrations
 from engine.adapters.agent_client import Agent, JsonRpcAgents
 from engine.api import auth, openapi, routes
@@ -58,11 +59,15 @@ def _resources(make_agent: Callable[[EngineSettings], Agent]) -> Callable[[web.A
             hosts = HostCalls(agent, settings.poll_timeout, app[METRICS])
             app[CONTEXT] = ctx = Context(pool, hosts, Journal(journal_pool, engine_id))
             await sessions.sync_users(ctx, settings)
-            monitor = asyncio.create_task(Monitor(ctx, engine_id, settings, app[METRICS]).run(), name="monitor")
+            background = [
+                asyncio.create_task(Monitor(ctx, engine_id, settings, app[METRICS]).run(), name="monitor"),
+                asyncio.create_task(heap.trim_now_and_then(), name="heap trim"),
+            ]
             yield
-            monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await monitor
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await agent.close()
         finally:
             await journal_pool.close()
