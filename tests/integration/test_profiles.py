@@ -4,6 +4,9 @@ that NICs use."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
+
 import pytest
 
 from engine.domain import errors
@@ -12,6 +15,7 @@ from engine.services import inventory, nics, profiles, vms
 from engine.services.nics import NicFields
 from engine.services.profiles import NO_QOS, ProfileFields, QosFields
 from shared_schema.nic import Bandwidth
+from tests.fakes import Hold
 from tests.integration.conftest import USER, Running
 
 RATES = QosFields(name="gold", type="network", inbound_average=10, inbound_peak=20, inbound_burst=5,
@@ -163,3 +167,37 @@ async def test_a_qos_is_refused_with_ovirts_rules(running: Running, fields: QosF
     with pytest.raises(EngineError) as refused:
         await profiles.add_qos(running.ctx, USER, await dc_of(running), fields)
     assert refused.value.kind is errors.INVALID and words in refused.value.detail
+
+
+async def test_a_profile_change_waits_for_a_plug_in_flight_and_then_sees_its_nic(running: Running) -> None:
+    """The plug holds the profile (shared) through its host call; the change waits for the plug
+    to commit and is then refused for the NIC it plugged, instead of changing what the host was
+    just told under it.  Two plugs of one profile hold it together."""
+    r = running
+    profile = await profiles.add_profile(
+        r.ctx, USER, ProfileFields(name="mirror", network_id=r.profile.network_id, port_mirroring=True)
+    )
+    first = await nics.add_nic(r.ctx, USER, r.vm.id, NicFields(name="n2", profile_id=profile.id), activate=False)
+    other = await vms.add_vm(r.ctx, USER, replace(r.vm, id="", name="vm2", status="down", host_id=None))
+    await vms.run_vm(r.ctx, USER, other.id)
+    second = await nics.add_nic(r.ctx, USER, other.id, NicFields(name="n3", profile_id=profile.id), activate=False)
+    hold, hold2 = Hold(), Hold()
+    r.agent.script("VM.hotplugNic", hold, hold2)
+    plug = asyncio.create_task(nics.set_plugged(r.ctx, USER, r.vm.id, first.id, True))
+    await asyncio.wait_for(hold.reached.wait(), 5)
+    plug2 = asyncio.create_task(nics.set_plugged(r.ctx, USER, other.id, second.id, True))
+    await asyncio.wait_for(hold2.reached.wait(), 5)  # not kept waiting by the first plug
+    try:
+        change = asyncio.create_task(
+            profiles.update_profile(r.ctx, USER, profile.id, ProfileFields(port_mirroring=False))
+        )
+        await asyncio.sleep(0.3)
+        assert not change.done(), "the profile changed while a plug was sending it to the host"
+    finally:
+        hold.release.set()
+        hold2.release.set()
+    assert (await plug).plugged and (await plug2).plugged
+    with pytest.raises(EngineError) as refused:
+        await change
+    assert refused.value.kind is errors.PROFILE_USED_ON_HOSTS
+    assert "(vm1/n2, vm2/n3)" in refused.value.detail
