@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -105,7 +105,7 @@ def _address(text: str) -> PciAddress | None:
     return PciAddress.parse(text) if text else None
 
 
-def _nic(row: asyncpg.Record) -> Nic:
+def _nic(row: Mapping[str, Any]) -> Nic:
     return Nic(
         id=str(row["id"]),
         vm_id=str(row["vm_id"]),
@@ -125,12 +125,12 @@ def _nic(row: asyncpg.Record) -> Nic:
     )
 
 
-def _rate(row: asyncpg.Record, direction: str) -> QosRate | None:
+def _rate(row: Mapping[str, Any], direction: str) -> QosRate | None:
     average = row[f"{direction}_average"]
     return QosRate(average, row[f"{direction}_peak"], row[f"{direction}_burst"]) if average is not None else None
 
 
-def _qos(row: asyncpg.Record, id_: str = "id", name: str = "name", dc: str = "data_center_id") -> NetworkQos:
+def _qos(row: Mapping[str, Any], id_: str = "id", name: str = "name", dc: str = "data_center_id") -> NetworkQos:
     description = row["description"] if id_ == "id" else ""
     return NetworkQos(str(row[id_]), row[name], str(row[dc]), description, _rate(row, "inbound"),
                       _rate(row, "outbound"))  # fmt: skip
@@ -393,6 +393,14 @@ class Repository:
             raise EngineError(errors.PROFILE_NOT_FOUND, f"no vNIC profile with id {profile_id}")
         return _profile(row)
 
+    async def hold_nic_profile(self, nic_id: str) -> None:
+        """``profile(lock='SHARE')`` of the NIC's profile, before the NIC is read (a plug)."""
+        await self.conn.execute(
+            """SELECT 1 FROM vnic_profiles WHERE id = (SELECT vnic_profile_id FROM vm_interface WHERE id = $1)
+               FOR SHARE""",
+            _require_uuid(nic_id, errors.NIC_NOT_FOUND, "NIC"),
+        )
+
     async def hold_profiles(self, vm_id: str) -> None:
         """Share-lock the profiles of the VM's NICs: what the host applies for them (mirroring,
         QoS) cannot change until this transaction ends (a start sends them)."""
@@ -568,14 +576,29 @@ class Repository:
 
     async def plug_site(self, vm: Vm) -> tuple[Site, bool]:
         """The site, and whether the VM has an interrupted operation: one round trip."""
+        site, interrupted, _ = await self._site(vm, None)
+        return site, interrupted
+
+    async def nic_at_site(self, vm: Vm, nic_id: str) -> tuple[Nic, Site, bool]:
+        """``nic`` and ``plug_site`` in one round trip (a plug or unplug asks both)."""
+        key = _require_uuid(nic_id, errors.NIC_NOT_FOUND, "NIC")
+        site, interrupted, nic = await self._site(vm, key)
+        if nic is None:
+            raise EngineError(errors.NIC_NOT_FOUND, f"VM has no NIC with id {nic_id}")
+        return nic, site, interrupted
+
+    async def _site(self, vm: Vm, nic_id: str | None) -> tuple[Site, bool, Nic | None]:
         row = await self.conn.fetchrow(
-            """SELECT c.id, c.name, c.compat_major, c.compat_minor, c.description, c.data_center_id,
+            f"""SELECT c.id, c.name, c.compat_major, c.compat_minor, c.description, c.data_center_id,
                       (SELECT count(*) FROM vm_device WHERE vm_id = $1 AND is_plugged)
                       + (SELECT count(*) FROM vm_disks WHERE vm_id = $1) AS plugged,
                       EXISTS (SELECT 1 FROM host_operations WHERE vm_id = $1) AS interrupted,
-                      to_jsonb(h) AS host
-               FROM clusters c LEFT JOIN hosts h ON h.id = $3 WHERE c.id = $2""",
-            vm.id, vm.cluster_id, vm.host_id,
+                      to_jsonb(h) AS host, to_jsonb(n) AS nic
+               FROM clusters c LEFT JOIN hosts h ON h.id = $3
+                    LEFT JOIN LATERAL ({_NIC_SELECT} WHERE $4::uuid IS NOT NULL AND v.vm_id = $1 AND v.id = $4) n
+                    ON true
+               WHERE c.id = $2""",
+            vm.id, vm.cluster_id, vm.host_id, nic_id,
         )  # fmt: skip
         if row is None:
             raise EngineError(errors.CLUSTER_NOT_FOUND, f"no cluster with id {vm.cluster_id}")
@@ -584,7 +607,8 @@ class Repository:
         host = _host_from_json(json.loads(row["host"])) if row["host"] else None
         if vm.host_id and host is None:
             raise EngineError(errors.HOST_NOT_FOUND, f"no host with id {vm.host_id}")
-        return Site(cluster, host, row["plugged"]), row["interrupted"]
+        nic = _nic(json.loads(row["nic"])) if row["nic"] else None
+        return Site(cluster, host, row["plugged"]), row["interrupted"], nic
 
     async def plugged_count(self, vm_id: str) -> int:
         count: int = await self.conn.fetchval("SELECT count(*) FROM vm_device WHERE vm_id = $1 AND is_plugged", vm_id)
@@ -697,16 +721,18 @@ class Repository:
             )  # fmt: skip
             await self.set_device(nic)
 
-    async def set_device(self, nic: Nic) -> None:
+    async def set_device(self, nic: Nic, ending: str | None = None) -> None:
         """Store the plugged flag, address and alias of a NIC's device, and bump its VM's device
-        generation: one round trip."""
+        generation; ``ending``: the journaled operation whose outcome this is, ended with it
+        (``end_operation``).  One round trip."""
         with constraint_errors():
             await self.conn.execute(
                 """WITH changed AS (
                        UPDATE vm_device SET is_plugged = $2, address = $3, alias = $4 WHERE device_id = $1
-                       RETURNING vm_id)
+                       RETURNING vm_id),
+                   ended AS (DELETE FROM host_operations WHERE id = $5)
                    UPDATE vms SET device_generation = device_generation + 1 WHERE id IN (SELECT vm_id FROM changed)""",
-                nic.id, nic.plugged, str(nic.address or ""), nic.alias,
+                nic.id, nic.plugged, str(nic.address or ""), nic.alias, _uuid_or_none(ending),
             )  # fmt: skip
 
     async def set_linked(self, nic_id: str, linked: bool) -> None:

@@ -84,6 +84,12 @@ class Pending:
                 raise
             raise EngineError(exc.kind, f"{exc.detail}; {UNKNOWN_OUTCOME}", exc.data) from None
 
+    @property
+    def id(self) -> str:
+        """For a statement that stores the outcome and ends the operation at once
+        (``Repository.set_device(..., ending=op.id)``): then ``done`` is not called."""
+        return self.op.id
+
     async def done(self) -> None:
         """The outcome is stored: ends in the use case's transaction, so both commit together."""
         await self.repo.end_operation(self.op.id)

@@ -74,8 +74,11 @@ async def _with_profile(repo: Repository, vm: Vm, nic: Nic, profile_id: str) -> 
     )  # fmt: skip
 
 
-async def _plug(ctx: Context, repo: Repository, user: str, vm: Vm, site: Site, nic: Nic) -> Nic:
-    if vm.running and nic.profile_id:
+async def _plug(
+    ctx: Context, repo: Repository, user: str, vm: Vm, site: Site, nic: Nic, profile_held: bool = False
+) -> Nic:
+    """``profile_held``: the caller share-locked the NIC's profile before it read the NIC."""
+    if vm.running and nic.profile_id and not profile_held:
         # What the host applies for the profile (port mirroring, QoS) holds still until this
         # transaction ends: a change of the profile waits, or this plug waits for it and sees it.
         await repo.profile(nic.profile_id, lock="SHARE")
@@ -91,7 +94,7 @@ async def _plug(ctx: Context, repo: Repository, user: str, vm: Vm, site: Site, n
     placed = await op.call(ctx.hosts.plug(host, vm, nic))
     plugged = nic.changed(plugged=True, alias=placed.alias, address=placed.address)
     try:
-        await repo.set_device(plugged)
+        await repo.set_device(plugged, ending=op.id)  # the operation ends with its outcome
     except (EngineError, asyncpg.PostgresError) as exc:
         if isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.OperatorInterventionError):
             raise  # the database is away, not refusing: the journal has monitoring store it later
@@ -103,30 +106,31 @@ async def _plug(ctx: Context, repo: Repository, user: str, vm: Vm, site: Site, n
         else:
             await op.forget()
         raise
-    await op.done()
     return plugged
 
 
 async def _unplug(ctx: Context, repo: Repository, user: str, vm: Vm, site: Site, nic: Nic) -> Nic:
     check(refuse_unplug(vm, nic, site))
+    ending = None
     if vm.running:
         assert site.host is not None  # refuse_unplug: a running VM has its host
         op = await ctx.journal.begin(repo, "unplug", site.host, vm, user, nic)
         await op.call(ctx.hosts.unplug(site.host, vm, nic))
-        await op.done()
+        ending = op.id
     # The seed: clear the address on unplug, so the next plug cannot collide with another device.
     unplugged = nic.changed(plugged=False, address=None)
-    await repo.set_device(unplugged)
+    await repo.set_device(unplugged, ending=ending)  # the operation, if any, ends with its outcome
     return unplugged
 
 
 async def _as_the_host_has_it(
-    ctx: Context, repo: Repository, vm: Vm, nic: Nic, changes_nothing: bool
+    ctx: Context, repo: Repository, vm: Vm, nic: Nic, changes_nothing: bool, found: tuple[Site, bool] | None = None
 ) -> tuple[Vm, Nic, Site]:
     """The VM, the NIC and their site, checked with the host when the database alone cannot be
     trusted: the request would change nothing by its account, or an operation on the VM was
-    interrupted before its outcome was stored.  The host is the truth for a running VM."""
-    site, interrupted = await repo.plug_site(vm)
+    interrupted before its outcome was stored.  The host is the truth for a running VM.
+    ``found``: the site and the interruption, when the caller read them with the NIC."""
+    site, interrupted = found or await repo.plug_site(vm)
     if not (vm.running and site.host) or not (changes_nothing or interrupted):
         return vm, nic, site
     await follow_host(ctx, repo, site.host, vm)
@@ -196,11 +200,20 @@ async def set_plugged(ctx: Context, user: str, vm_id: str, nic_id: str, plug: bo
     log_type = PLUG_FAILED if plug else UNPLUG_FAILED
     async with ctx.failure_audited(user, log_type, what, vm_id, nic_id) as seen, ctx.transaction() as repo:
         vm = seen.vm = await repo.vm(vm_id, lock=True)
-        nic = seen.nic = await repo.nic(vm.id, nic_id)
-        vm, nic, site = await _as_the_host_has_it(ctx, repo, vm, nic, nic.plugged == plug)
+        if plug:
+            # What the host applies for the NIC's profile (port mirroring, QoS) holds still until
+            # this transaction ends: a change of the profile waits, or this plug waits for it and
+            # then reads what it changed.  Held before the NIC is read, so one read does.
+            await repo.hold_nic_profile(nic_id)
+        nic, site, interrupted = await repo.nic_at_site(vm, nic_id)
+        seen.nic = nic
+        vm, nic, site = await _as_the_host_has_it(ctx, repo, vm, nic, nic.plugged == plug, (site, interrupted))
         if nic.plugged == plug:
             return nic  # nothing to do, nothing changes
-        changed = await (_plug if plug else _unplug)(ctx, repo, user, vm, site, nic)
+        if plug:
+            changed = await _plug(ctx, repo, user, vm, site, nic, profile_held=True)
+        else:
+            changed = await _unplug(ctx, repo, user, vm, site, nic)
         await _audit_plug(repo, user, vm, changed)
     return changed
 
