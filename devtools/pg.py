@@ -8,6 +8,7 @@ socket only, so it never collides with another server's TCP port.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import os
@@ -118,6 +119,8 @@ class Cluster:
     def stop(self) -> None:
         if self.running():
             self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.datadir))
+        with contextlib.suppress(OSError):  # not left behind in /tmp by every throwaway cluster
+            self.socket_dir.rmdir()  # only when empty: another server's socket keeps it
 
     def create_database(self, name: str) -> str:
         self._run("createdb", "-h", str(self.socket_dir), "-p", str(self.port), "-U", self.user, name)
