@@ -67,6 +67,8 @@ SELECT v.id, v.vm_id, v.name, v.mac_addr::text AS mac, v.model, v.vnic_profile_i
 FROM vm_interface_view v LEFT JOIN vnic_profiles p ON p.id = v.vnic_profile_id
      LEFT JOIN network_qos q ON q.id = p.qos_id
 """
+# The MAC pool's ranges in order, as one array of 'from-to' texts (see _mac_ranges).
+_MAC_RANGES = "ARRAY(SELECT from_mac::text || '-' || to_mac::text FROM mac_pool_ranges ORDER BY id)"
 _PROFILE_SELECT = """
 SELECT p.*, n.data_center_id FROM vnic_profiles p JOIN networks n ON n.id = p.network_id
 """
@@ -99,6 +101,12 @@ def constraint_errors() -> Iterator[None]:
         raise EngineError(errors.IN_USE, f"still referenced: {exc.detail or exc}") from None
     except asyncpg.CheckViolationError as exc:
         raise EngineError(errors.INVALID, f"rejected by the database: {exc.constraint_name}") from None
+
+
+def _mac_ranges(texts: list[str]) -> Iterator[tuple[str, str]]:
+    for text in texts:
+        first, last = text.split("-")
+        yield first, last
 
 
 def _address(text: str) -> PciAddress | None:
@@ -616,13 +624,9 @@ class Repository:
 
     async def take_mac_offset(self) -> tuple[list[tuple[str, str]], int]:
         """The pool's ranges, and the next offset into them from the pool's cursor (sql/0014)."""
-        row = await self.conn.fetchrow(
-            """SELECT nextval('mac_pool_cursor') AS k,
-                      ARRAY(SELECT from_mac::text || '-' || to_mac::text FROM mac_pool_ranges ORDER BY id) AS r"""
-        )
+        row = await self.conn.fetchrow(f"SELECT nextval('mac_pool_cursor') AS k, {_MAC_RANGES} AS r")
         assert row is not None
-        ranges = [str(r).split("-") for r in row["r"]]
-        return [(first, last) for first, last in ranges], int(row["k"])
+        return list(_mac_ranges(row["r"])), int(row["k"])
 
     async def move_mac_cursor(self, offset: int) -> int:
         """Take ``offset`` and move the cursor past it (forward only)."""
@@ -648,14 +652,9 @@ class Repository:
                     errors.CONFLICT,
                     f"another change of the MAC pool is still running after {VM_LOCK_WAIT_SECONDS} s; try again",
                 ) from None
-        row = await self.conn.fetchrow(
-            """SELECT name, description,
-                      ARRAY(SELECT from_mac::text || '-' || to_mac::text FROM mac_pool_ranges ORDER BY id) AS r
-               FROM mac_pool"""
-        )
+        row = await self.conn.fetchrow(f"SELECT name, description, {_MAC_RANGES} AS r FROM mac_pool")
         assert row is not None  # sql/0015 made the one row
-        ranges = tuple((first, last) for first, last in (str(r).split("-") for r in row["r"]))
-        return MacPool(DEFAULT_POOL_ID, row["name"], row["description"], ranges)
+        return MacPool(DEFAULT_POOL_ID, row["name"], row["description"], tuple(_mac_ranges(row["r"])))
 
     async def set_mac_pool(self, name: str, description: str) -> None:
         with constraint_errors():
