@@ -178,13 +178,15 @@ async def _insert_with_mac(repo: Repository, nic: Nic, requested: str | None) ->
     # (given by hand, or in use from before the cursor) moves the cursor on to the next free MAC.
     # Each try runs in a savepoint, so the caller's transaction goes on either way.
     ranges, offset = await repo.take_mac_offset()
+    used: list[str] | None = None  # read once, and only when the cursor's candidate was taken
     for _ in range(3):  # another engine may take the same free MAC at the same moment
         value = mac_at(ranges, offset)
         if value is None:
             break  # past the end of the ranges
         if is_unicast(value) and await repo.try_insert_nic(nic.changed(mac=int_to_mac(value))):
             return nic.changed(mac=int_to_mac(value))
-        found = next_free(ranges, offset + 1, await repo.used_macs())
+        used = used or await repo.used_macs()
+        found = next_free(ranges, offset + 1, used)
         if found is None:
             break
         offset = await repo.move_mac_cursor(found)
